@@ -1,0 +1,61 @@
+/* agentd's configuration: one table of options, each settable as a flag
+ * (`--key VALUE` or `--key=VALUE`) and as a `key = value` line of the file
+ * that `--config FILE` names. Flags override the file; the file overrides
+ * the defaults. */
+#ifndef AGENTD_CONFIG_H
+#define AGENTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/log.h"
+
+/* A repeatable option's values, in the order given. */
+struct config_list {
+	char **items; /* owned strings */
+	size_t count; /* number of items */
+};
+
+struct config {
+	char *config_file;            /* the file given with --config, or NULL */
+	char *listen;                 /* HOST:PORT for TCP, or NULL (unix socket only) */
+	char *socket_path;            /* unix socket; NULL means DATA_DIR/agentd.sock */
+	char *data_dir;               /* where the database, sockets and workspaces live */
+	uint64_t max_body_bytes;      /* largest request body accepted */
+	uint64_t max_connections;     /* open connections beyond this are closed at once */
+	enum log_level log_level;     /* lowest level written */
+	char *log_file;               /* NULL: stderr */
+	uint64_t shutdown_timeout_ms; /* grace period for in-flight requests on SIGTERM */
+	uint64_t header_timeout_ms;   /* a request's line and headers must arrive within this */
+	uint64_t body_timeout_ms;     /* a request's body must arrive within this */
+	uint64_t idle_timeout_ms;     /* an idle keep-alive connection is closed after this */
+};
+
+/* What config_parse_args found besides options. */
+enum config_action {
+	CONFIG_RUN,     /* parsed; go on */
+	CONFIG_HELP,    /* --help was given */
+	CONFIG_VERSION, /* --version was given */
+};
+
+/* Fills cfg with the defaults; release with config_free. */
+void config_init(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Parses argv[0..argc) (options only, no program name): --config first, then
+ * every other flag on top. Returns a config_action (>= 0), or a negative errno
+ * with a message naming the flag, key or value in err. */
+int config_parse_args(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Applies a config file; errors name FILE:LINE and the key. */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Sets one option by its key, as the file and the flags do. */
+int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* Checks the options against each other once all are set. */
+int config_validate(const struct config *cfg, char *err, size_t errlen);
+/* Writes the option reference (flags, defaults, help) to out. */
+void config_print_help(const char *program, void *out_file);
+/* Resolves the effective socket path into out; returns 0 or -ENAMETOOLONG. */
+int config_socket_path(const struct config *cfg, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,276 @@
+/* Start-up (data directory, lock, listeners), the event loop, and the
+ * orderly shutdown that SIGTERM and SIGINT begin. */
+#include "daemon/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "build_config.h"
+#include "daemon/addr.h"
+#include "daemon/api/api.h"
+#include "daemon/config.h"
+#include "daemon/http/router.h"
+#include "daemon/http/server.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+
+struct serve {
+	const struct config *cfg; /* borrowed */
+	uv_loop_t loop;           /* the daemon's only event loop */
+	uv_signal_t sigterm;      /* begins shutdown */
+	uv_signal_t sigint;       /* begins shutdown */
+	uv_signal_t sighup;       /* reopens the log file */
+	struct metrics *metrics;  /* owned */
+	struct router *router;    /* owned */
+	struct http_server *http; /* owned */
+	struct api_context api;   /* what handlers reach */
+	int lock_fd;              /* DATA_DIR/agentd.lock, held for our lifetime */
+	bool stopping;            /* a shutdown signal arrived */
+	time_t started;           /* for agentd_start_time_seconds */
+};
+
+/* Creates dir and its parents (mode 0700 for what is created). */
+static int serve_mkdirs(const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
+		snprintf(err, errlen, "data directory path is too long");
+		return -ENAMETOOLONG;
+	}
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			int e = errno;
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+			return -e;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "data directory %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/* One daemon per data directory: the lock is held until the process
+ * exits, and the file names the holder. */
+static int serve_lock(struct serve *s, char *err, size_t errlen)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/agentd.lock", s->cfg->data_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		if (n > 0)
+			pid[strcspn(pid, "\n")] = '\0';
+		snprintf(err, errlen, "another agentd (pid %s) is using data directory %s", n > 0 ? pid : "?",
+			 s->cfg->data_dir);
+		close(fd);
+		return -EBUSY;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	s->lock_fd = fd;
+	return 0;
+}
+
+/* Lets the process hold as many descriptors as the hard limit allows. */
+static void serve_raise_nofile(const struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && cfg->max_connections + 64 > rl.rlim_cur) {
+		char want[32], have[32];
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)cfg->max_connections);
+		snprintf(have, sizeof(have), "%llu", (unsigned long long)rl.rlim_cur);
+		log_event(LOG_LEVEL_WARN, "max-connections is above the open-file limit", "max_connections", want,
+			  "nofile", have, NULL);
+	}
+}
+
+static void serve_collect_metrics(struct buf *out, void *arg)
+{
+	struct serve *s = arg;
+	metrics_write_header(out, "agentd_build_info", "gauge", "The running agentd's version.");
+	buf_printf(out, "agentd_build_info{version=\"%s\"} 1\n", AGENTD_VERSION);
+	metrics_write_header(out, "agentd_start_time_seconds", "gauge", "When the daemon started (unix time).");
+	buf_printf(out, "agentd_start_time_seconds %lld\n", (long long)s->started);
+}
+
+static void serve_http_closed(struct http_server *server, void *arg)
+{
+	(void)server;
+	struct serve *s = arg;
+	uv_close((uv_handle_t *)&s->sigterm, NULL);
+	uv_close((uv_handle_t *)&s->sigint, NULL);
+	uv_close((uv_handle_t *)&s->sighup, NULL);
+}
+
+static void serve_on_signal(uv_signal_t *handle, int signum)
+{
+	struct serve *s = handle->data;
+	if (signum == SIGHUP) {
+		if (log_reopen() < 0)
+			log_event(LOG_LEVEL_ERROR, "cannot reopen the log file", NULL);
+		else
+			log_event(LOG_LEVEL_INFO, "log file reopened", NULL);
+		return;
+	}
+	if (s->stopping) {
+		/* A second signal: do not wait for the grace period. */
+		log_event(LOG_LEVEL_WARN, "second signal; closing every connection now", NULL);
+		http_server_shutdown(s->http, 0, serve_http_closed, s);
+		return;
+	}
+	s->stopping = true;
+	char grace[32];
+	snprintf(grace, sizeof(grace), "%llu", (unsigned long long)s->cfg->shutdown_timeout_ms);
+	log_event(LOG_LEVEL_INFO, "shutting down", "signal", strsignal(signum), "grace_ms", grace, NULL);
+	http_server_shutdown(s->http, s->cfg->shutdown_timeout_ms, serve_http_closed, s);
+}
+
+static int serve_start(struct serve *s, char *err, size_t errlen)
+{
+	const struct config *cfg = s->cfg;
+	int rc = serve_mkdirs(cfg->data_dir, err, errlen);
+	if (rc == 0)
+		rc = serve_lock(s, err, errlen);
+	if (rc < 0)
+		return rc;
+	serve_raise_nofile(cfg);
+
+	s->metrics = metrics_new();
+	s->router = router_new();
+	s->api.metrics = s->metrics;
+	if (api_register(s->router, &s->api) < 0) {
+		snprintf(err, errlen, "cannot register the API routes");
+		return -EINVAL;
+	}
+	struct http_server_options opts;
+	http_server_default_options(&opts);
+	opts.limits.max_body_bytes = cfg->max_body_bytes;
+	opts.max_connections = cfg->max_connections;
+	opts.header_timeout_ms = cfg->header_timeout_ms;
+	opts.body_timeout_ms = cfg->body_timeout_ms;
+	opts.idle_timeout_ms = cfg->idle_timeout_ms;
+	s->http = http_server_new(&s->loop, &opts, s->router);
+	metrics_register(s->metrics, serve_collect_metrics, s);
+	metrics_register(s->metrics, http_server_collect_metrics, s->http);
+
+	char sock[512];
+	config_socket_path(cfg, sock, sizeof(sock));
+	rc = http_server_listen_unix(s->http, sock, 0600, err, errlen);
+	if (rc < 0)
+		return rc;
+	log_event(LOG_LEVEL_INFO, "listening", "transport", "unix", "path", sock, NULL);
+	if (cfg->listen) {
+		struct sockaddr_storage ss;
+		rc = addr_parse(cfg->listen, &ss, err, errlen);
+		if (rc < 0)
+			return rc;
+		char bound[96];
+		rc = http_server_listen_tcp(s->http, (struct sockaddr *)&ss, bound, sizeof(bound), err, errlen);
+		if (rc < 0)
+			return rc;
+		log_event(LOG_LEVEL_WARN, "TCP listener has no authentication: anyone who can reach it controls agentd",
+			  "addr", bound, NULL);
+		log_event(LOG_LEVEL_INFO, "listening", "transport", "tcp", "addr", bound, NULL);
+	}
+
+	uv_signal_init(&s->loop, &s->sigterm);
+	uv_signal_init(&s->loop, &s->sigint);
+	uv_signal_init(&s->loop, &s->sighup);
+	s->sigterm.data = s->sigint.data = s->sighup.data = s;
+	uv_signal_start(&s->sigterm, serve_on_signal, SIGTERM);
+	uv_signal_start(&s->sigint, serve_on_signal, SIGINT);
+	uv_signal_start(&s->sighup, serve_on_signal, SIGHUP);
+	return 0;
+}
+
+static void serve_close_walk(uv_handle_t *handle, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(handle))
+		uv_close(handle, NULL);
+}
+
+int serve_run(const struct config *cfg)
+{
+	char err[1024] = "";
+	int rc = log_open(cfg->log_level, cfg->log_file, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "agentd: %s\n", err);
+		return 1;
+	}
+	/* Writes to a vanished client must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+
+	struct serve s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.lock_fd = -1;
+	s.started = time(NULL);
+	uv_loop_init(&s.loop);
+
+	int status = 0;
+	rc = serve_start(&s, err, sizeof(err));
+	if (rc < 0) {
+		log_event(LOG_LEVEL_ERROR, "start-up failed", "error", err, NULL);
+		status = 1;
+		if (s.http)
+			http_server_shutdown(s.http, 0, NULL, NULL);
+		uv_walk(&s.loop, serve_close_walk, NULL);
+	} else {
+		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, NULL);
+	}
+	uv_run(&s.loop, UV_RUN_DEFAULT);
+	/* Anything still open (there should be nothing) is closed here so
+	 * that uv_loop_close succeeds. */
+	uv_walk(&s.loop, serve_close_walk, NULL);
+	uv_run(&s.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&s.loop) != 0)
+		log_event(LOG_LEVEL_WARN, "event loop closed with handles still open", NULL);
+	http_server_free(s.http);
+	router_free(s.router);
+	metrics_free(s.metrics);
+	if (status == 0)
+		log_event(LOG_LEVEL_INFO, "stopped", NULL);
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
+	log_close();
+	return status;
+}
