@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/units.h"
 #include "common/xalloc.h"
@@ -52,6 +53,21 @@ static const struct config_option config_options[] = {
 	 "idle keep-alive connections are closed after this"},
 	{"shutdown-timeout", CONFIG_DURATION, OPT(shutdown_timeout_ms), "10s", 0, 24ull * 3600 * 1000, "DURATION",
 	 "on SIGTERM, how long in-flight requests may take to finish"},
+	{"repo-root", CONFIG_LIST, OPT(repo_roots), NULL, 0, 0, "DIR",
+	 "local repositories must lie under DIR (none given: any readable repository)"},
+	{"max-queued", CONFIG_UINT, OPT(max_queued), "10000", 1, 10000000, "N",
+	 "POST /v1/tasks answers 429 beyond N queued tasks"},
+	{"budget-steps", CONFIG_UINT, OPT(budget_steps), "30", 1, 1000000, "N", "default agent steps per run"},
+	{"budget-steps-max", CONFIG_UINT, OPT(budget_steps_max), "200", 1, 1000000, "N",
+	 "most steps a task may ask for"},
+	{"budget-tokens", CONFIG_UINT, OPT(budget_tokens), "100000", 1, 1000000000, "N",
+	 "default generated tokens per run"},
+	{"budget-tokens-max", CONFIG_UINT, OPT(budget_tokens_max), "1000000", 1, 1000000000, "N",
+	 "most tokens a task may ask for"},
+	{"budget-time", CONFIG_DURATION, OPT(budget_time_ms), "20m", 1000, 7ull * 24 * 3600 * 1000, "DURATION",
+	 "default wall-clock time per run"},
+	{"budget-time-max", CONFIG_DURATION, OPT(budget_time_max_ms), "2h", 1000, 7ull * 24 * 3600 * 1000, "DURATION",
+	 "most time a task may ask for"},
 	{"log-level", CONFIG_LOGLEVEL, OPT(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
 	{"log-file", CONFIG_STRING, OPT(log_file), NULL, 0, 0, "PATH",
 	 "append logs to PATH instead of stderr (reopened on SIGHUP)"},
@@ -363,6 +379,31 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "socket: path '%s' is longer than a unix socket allows (107 bytes); set --socket",
 			 cfg->socket_path ? cfg->socket_path : "DATA_DIR/agentd.sock");
 		return -ENAMETOOLONG;
+	}
+	struct {
+		const char *name;
+		uint64_t value, ceiling;
+	} budgets[] = {
+		{"budget-steps", cfg->budget_steps, cfg->budget_steps_max},
+		{"budget-tokens", cfg->budget_tokens, cfg->budget_tokens_max},
+		{"budget-time", cfg->budget_time_ms, cfg->budget_time_max_ms},
+	};
+	for (size_t i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
+		if (budgets[i].value > budgets[i].ceiling) {
+			snprintf(err, errlen, "%s: the default is above %s-max", budgets[i].name, budgets[i].name);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < cfg->repo_roots.count; i++) {
+		struct stat st;
+		if (stat(cfg->repo_roots.items[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "repo-root: '%s' is not an existing directory", cfg->repo_roots.items[i]);
+			return -ENOENT;
+		}
+	}
+	if (cfg->budget_time_ms % 1000 || cfg->budget_time_max_ms % 1000) {
+		snprintf(err, errlen, "budget-time: use whole seconds");
+		return -EINVAL;
 	}
 	if (cfg->listen) {
 		struct sockaddr_storage ss;

@@ -23,6 +23,8 @@
 #include "daemon/http/server.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/repo.h"
+#include "daemon/store/store.h"
 
 struct serve {
 	const struct config *cfg; /* borrowed */
@@ -33,6 +35,8 @@ struct serve {
 	struct metrics *metrics;  /* owned */
 	struct router *router;    /* owned */
 	struct http_server *http; /* owned */
+	struct store *store;      /* owned */
+	struct repo_roots roots;  /* resolved --repo-root directories */
 	struct api_context api;   /* what handlers reach */
 	int lock_fd;              /* DATA_DIR/agentd.lock, held for our lifetime */
 	bool stopping;            /* a shutdown signal arrived */
@@ -135,6 +139,9 @@ static void serve_http_closed(struct http_server *server, void *arg)
 {
 	(void)server;
 	struct serve *s = arg;
+	/* No request can start a write now; commit what is queued. */
+	store_close(s->store);
+	s->store = NULL;
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sighup, NULL);
@@ -172,10 +179,27 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	serve_raise_nofile(cfg);
+	rc = repo_roots_init(&s->roots, cfg->repo_roots.items, cfg->repo_roots.count, err, errlen);
+	if (rc < 0)
+		return rc;
+	char db[4200];
+	snprintf(db, sizeof(db), "%s/agentd.db", cfg->data_dir);
+	rc = store_open(&s->loop, db, &s->store, err, errlen);
+	if (rc < 0)
+		return rc;
 
 	s->metrics = metrics_new();
 	s->router = router_new();
 	s->api.metrics = s->metrics;
+	s->api.store = s->store;
+	s->api.roots = &s->roots;
+	s->api.max_queued = cfg->max_queued;
+	s->api.task_limits.defaults.max_steps = (int64_t)cfg->budget_steps;
+	s->api.task_limits.defaults.max_tokens = (int64_t)cfg->budget_tokens;
+	s->api.task_limits.defaults.max_seconds = (int64_t)(cfg->budget_time_ms / 1000);
+	s->api.task_limits.ceilings.max_steps = (int64_t)cfg->budget_steps_max;
+	s->api.task_limits.ceilings.max_tokens = (int64_t)cfg->budget_tokens_max;
+	s->api.task_limits.ceilings.max_seconds = (int64_t)(cfg->budget_time_max_ms / 1000);
 	if (api_register(s->router, &s->api) < 0) {
 		snprintf(err, errlen, "cannot register the API routes");
 		return -EINVAL;
@@ -190,6 +214,7 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	s->http = http_server_new(&s->loop, &opts, s->router);
 	metrics_register(s->metrics, serve_collect_metrics, s);
 	metrics_register(s->metrics, http_server_collect_metrics, s->http);
+	metrics_register(s->metrics, store_collect_metrics, s->store);
 
 	char sock[512];
 	config_socket_path(cfg, sock, sizeof(sock));
@@ -253,6 +278,8 @@ int serve_run(const struct config *cfg)
 		status = 1;
 		if (s.http)
 			http_server_shutdown(s.http, 0, NULL, NULL);
+		store_close(s.store);
+		s.store = NULL;
 		uv_walk(&s.loop, serve_close_walk, NULL);
 	} else {
 		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, NULL);
@@ -267,6 +294,7 @@ int serve_run(const struct config *cfg)
 	http_server_free(s.http);
 	router_free(s.router);
 	metrics_free(s.metrics);
+	repo_roots_free(&s.roots);
 	if (status == 0)
 		log_event(LOG_LEVEL_INFO, "stopped", NULL);
 	if (s.lock_fd >= 0)

@@ -39,8 +39,8 @@ int router_add(struct router *router, const char *method, const char *pattern, h
 /* Matches req's method and path. On ROUTER_MATCH, *route points into the
  * router and req->params holds the decoded parameters. On
  * ROUTER_METHOD_NOT_ALLOWED, allow (allowlen bytes) lists the methods, e.g.
- * "GET, HEAD", and *route is a route of that path (for labels only). HEAD
- * matches GET routes. */
+ * "GET, HEAD", and *route is a route of that path. HEAD matches GET
+ * routes. */
 enum router_result router_match(const struct router *router, struct http_request *req, const struct route **route,
 				char *allow, size_t allowlen);
 size_t router_count(const struct router *router);

@@ -263,7 +263,6 @@ void server_dispatch(struct http_server *server, struct http_response *res)
 		route->handler(req, res, route->ctx);
 		return;
 	case ROUTER_METHOD_NOT_ALLOWED:
-		res->route_slot = HTTP_ROUTE_SLOT_FIRST + route->index;
 		http_response_header(res, "Allow", allow);
 		http_response_error(res, PROTO_ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %s (allowed: %s)",
 				    req->method_name, req->path, allow);
@@ -353,10 +352,16 @@ void http_server_collect_metrics(struct buf *out, void *arg)
 	for (unsigned slot = 0; slot < server->duration_slots; slot++) {
 		if (server->durations[slot].count == 0)
 			continue;
+		/* Routes sharing a pattern (GET and POST /v1/tasks) are told
+		 * apart by method. */
 		struct buf labels = BUF_INIT;
 		buf_append_str(&labels, "route=\"");
 		metrics_write_label_value(&labels, server_slot_label(server, slot));
 		buf_append_str(&labels, "\"");
+		const struct route *r =
+			slot >= HTTP_ROUTE_SLOT_FIRST ? router_get(server->router, slot - HTTP_ROUTE_SLOT_FIRST) : NULL;
+		if (r)
+			buf_printf(&labels, ",method=\"%s\"", r->method);
 		metrics_histogram_write(out, "agentd_http_request_duration_seconds", labels.data,
 					&server->durations[slot]);
 		buf_free(&labels);

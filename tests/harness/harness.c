@@ -289,13 +289,13 @@ char *th_daemon_log(struct th_daemon *d)
 	return log ? log : xstrdup("");
 }
 
-int th_run_agentd(const char *const *args, char **output, long timeout_ms)
+int th_run_binary(const char *binary, const char *const *args, char **output, long timeout_ms)
 {
 	const char *dir = th_tempdir();
 	char *out_path = xasprintf("%s/output", dir);
 	const char *argv[64];
 	size_t n = 0;
-	argv[n++] = th_binary("AGENTD");
+	argv[n++] = binary;
 	for (size_t i = 0; args[i] && n < 63; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -306,7 +306,7 @@ int th_run_agentd(const char *const *args, char **output, long timeout_ms)
 	if (status < 0) {
 		kill(d.pid, SIGKILL);
 		waitpid(d.pid, NULL, 0);
-		th_fail(__FILE__, __LINE__, "agentd did not finish within %ldms", timeout_ms);
+		th_fail(__FILE__, __LINE__, "%s did not finish within %ldms", binary, timeout_ms);
 	}
 	char *out = th_read_file(out_path);
 	free(out_path);
@@ -315,6 +315,22 @@ int th_run_agentd(const char *const *args, char **output, long timeout_ms)
 	else
 		free(out);
 	return status;
+}
+
+int th_run_agentd(const char *const *args, char **output, long timeout_ms)
+{
+	return th_run_binary(th_binary("AGENTD"), args, output, timeout_ms);
+}
+
+void th_git_repo(const char *dir)
+{
+	char *cmd = xasprintf("mkdir -p '%s' && cd '%s' && git init -q -b main . && echo hello > README && "
+			      "git add README && git -c user.name=test -c user.email=test@localhost commit -qm init",
+			      dir, dir);
+	int rc = system(cmd);
+	free(cmd);
+	if (rc != 0)
+		th_fail(__FILE__, __LINE__, "could not create a git repository in %s", dir);
 }
 
 /* ---- client ---- */
@@ -597,10 +613,12 @@ const char *th_response_header(const struct th_response *r, const char *name)
 	return NULL;
 }
 
-static void th_http_on(struct th_conn *c, const char *method, const char *path, const char *body, struct th_response *r)
+static void th_http_on(struct th_conn *c, const char *method, const char *path, const char *body,
+		       const char *extra_headers, struct th_response *r)
 {
 	struct buf req = BUF_INIT;
-	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n", method, path);
+	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s", method, path,
+		   extra_headers ? extra_headers : "");
 	if (body)
 		buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", strlen(body));
 	buf_append_str(&req, "\r\n");
@@ -616,12 +634,18 @@ static void th_http_on(struct th_conn *c, const char *method, const char *path, 
 
 void th_http(struct th_daemon *d, const char *method, const char *path, const char *body, struct th_response *r)
 {
-	th_http_on(th_connect_tcp(d->port), method, path, body, r);
+	th_http_on(th_connect_tcp(d->port), method, path, body, NULL, r);
+}
+
+void th_http_json(struct th_daemon *d, const char *method, const char *path, const char *body,
+		  const char *extra_headers, struct th_response *r)
+{
+	th_http_on(th_connect_tcp(d->port), method, path, body, extra_headers, r);
 }
 
 void th_http_unix(struct th_daemon *d, const char *method, const char *path, const char *body, struct th_response *r)
 {
-	th_http_on(th_connect_unix(d->socket), method, path, body, r);
+	th_http_on(th_connect_unix(d->socket), method, path, body, NULL, r);
 }
 
 double th_metric(struct th_daemon *d, const char *series)

@@ -99,6 +99,12 @@ void th_daemon_stop(struct th_daemon *d);
 /* The daemon's log so far (caller frees). */
 char *th_daemon_log(struct th_daemon *d);
 
+/* Runs binary with args (NULL-terminated) to completion; returns its exit
+ * status with stdout+stderr in *output (caller frees). Fails the test after
+ * timeout_ms. */
+int th_run_binary(const char *binary, const char *const *args, char **output, long timeout_ms);
+/* Makes dir a git repository with one commit (README). */
+void th_git_repo(const char *dir);
 /* Runs the agentd binary with args (NULL-terminated) to completion;
  * returns its exit status and puts stdout+stderr into *output (caller
  * frees). Fails the test after timeout_ms. */
@@ -148,6 +154,10 @@ const char *th_response_header(const struct th_response *r, const char *name);
 /* One request on a new TCP connection ("Connection: close"); body may be
  * NULL. Fails the test if no response arrives. */
 void th_http(struct th_daemon *d, const char *method, const char *path, const char *body, struct th_response *r);
+/* A request with a JSON body and optional extra header lines (each
+ * "Name: value\r\n"), on a new TCP connection. */
+void th_http_json(struct th_daemon *d, const char *method, const char *path, const char *body,
+		  const char *extra_headers, struct th_response *r);
 /* The same over the daemon's unix socket. */
 void th_http_unix(struct th_daemon *d, const char *method, const char *path, const char *body, struct th_response *r);
 /* A metric's value from GET /metrics: the line starting with series (name

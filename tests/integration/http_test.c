@@ -205,10 +205,11 @@ TEST(metrics_count_routes_statuses_and_connections)
 	CHECK_CONTAINS(m, "# TYPE agentd_http_requests_total counter\n");
 	CHECK_CONTAINS(m, "agentd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 3\n");
 	CHECK_CONTAINS(m, "agentd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n");
-	CHECK_CONTAINS(m, "agentd_http_requests_total{route=\"/healthz\",method=\"POST\",status=\"405\"} 1\n");
+	CHECK_CONTAINS(m, "agentd_http_requests_total{route=\"unmatched\",method=\"POST\",status=\"405\"} 1\n");
 	CHECK_CONTAINS(m, "# TYPE agentd_http_request_duration_seconds histogram\n");
-	CHECK_CONTAINS(m, "agentd_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 4\n");
-	CHECK_CONTAINS(m, "agentd_http_request_duration_seconds_count{route=\"/healthz\"} 4\n");
+	CHECK_CONTAINS(
+		m, "agentd_http_request_duration_seconds_bucket{route=\"/healthz\",method=\"GET\",le=\"+Inf\"} 3\n");
+	CHECK_CONTAINS(m, "agentd_http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\"} 3\n");
 	/* This request's connection and the idle one. */
 	CHECK_CONTAINS(m, "agentd_http_connections_open 2\n");
 	th_response_free(&r);

@@ -1,0 +1,283 @@
+/* /v1/tasks: submit (idempotent with Idempotency-Key), list with filters
+ * and cursors, read one, cancel. */
+#include <errno.h>
+#include <stdbool.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "common/xalloc.h"
+#include "daemon/api/api.h"
+#include "daemon/http/parser.h"
+#include "daemon/http/response.h"
+#include "daemon/http/router.h"
+#include "daemon/ids.h"
+#include "daemon/log.h"
+#include "daemon/store/tasks.h"
+#include "proto/json.h"
+
+#define API_TASKS_LIMIT_DEFAULT 50
+#define API_TASKS_LIMIT_MAX 500
+#define API_IDEMPOTENCY_KEY_MAX 255
+/* How long a client should wait when the queue is full. */
+#define API_QUEUE_FULL_RETRY_S "30"
+
+/* Is the Content-Type application/json (parameters such as charset
+ * allowed)? */
+static bool api_tasks_is_json(const char *ct)
+{
+	if (!ct)
+		return false;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int api_tasks_key_valid(const char *key)
+{
+	size_t n = strlen(key);
+	if (n == 0 || n > API_IDEMPOTENCY_KEY_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return 0;
+	}
+	return 1;
+}
+
+static void api_tasks_send(struct http_response *res, int status, const struct task *t)
+{
+	cJSON *json = task_to_json(t);
+	http_response_json(res, status, json);
+	cJSON_Delete(json);
+}
+
+static void api_tasks_created(int status, enum store_create_result result, const struct task *task, const char *err,
+			      void *arg)
+{
+	struct http_response *res = arg;
+	if (status < 0) {
+		log_event(LOG_LEVEL_ERROR, "cannot store a task", "error", err, NULL);
+		http_response_error(res, PROTO_ERR_INTERNAL, "the task could not be stored: %s", err);
+		return;
+	}
+	switch (result) {
+	case STORE_TASK_CREATED: {
+		char location[64];
+		snprintf(location, sizeof(location), "/v1/tasks/%s", task->id);
+		http_response_header(res, "Location", location);
+		log_event(LOG_LEVEL_INFO, "task created", "task", task->id, "repo", task->repo_identity, NULL);
+		api_tasks_send(res, 201, task);
+		break;
+	}
+	case STORE_TASK_REPLAYED:
+		http_response_header(res, "Idempotent-Replayed", "true");
+		api_tasks_send(res, 200, task);
+		break;
+	case STORE_TASK_KEY_REUSED:
+		http_response_error(res, PROTO_ERR_CONFLICT,
+				    "this Idempotency-Key was already used with a different request body");
+		break;
+	}
+}
+
+static void api_tasks_create(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct api_context *ctx = arg;
+	char err[512], field[128];
+	if (!api_tasks_is_json(http_request_header(req, "content-type"))) {
+		http_response_error(res, PROTO_ERR_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json");
+		return;
+	}
+	const char *key = http_request_header(req, "idempotency-key");
+	if (key && !api_tasks_key_valid(key)) {
+		api_invalid(res, "Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+		return;
+	}
+	cJSON *body = NULL;
+	if (proto_json_parse(req->body, req->body_len, &body, err, sizeof(err)) < 0) {
+		api_invalid(res, "body", err);
+		return;
+	}
+	struct task t;
+	int rc = task_request_parse(body, &ctx->task_limits, &t, field, sizeof(field), err, sizeof(err));
+	cJSON_Delete(body);
+	if (rc < 0) {
+		api_invalid(res, field, err);
+		task_free_fields(&t);
+		return;
+	}
+	if (repo_check(t.repo, ctx->roots, &t.repo_identity, err, sizeof(err)) < 0) {
+		api_invalid(res, "repo", err);
+		task_free_fields(&t);
+		return;
+	}
+	uint64_t queued = store_tasks_count(ctx->store, TASK_QUEUED) + store_tasks_pending_creates(ctx->store);
+	if (queued >= ctx->max_queued) {
+		http_response_header(res, "Retry-After", API_QUEUE_FULL_RETRY_S);
+		http_response_error(res, PROTO_ERR_RATE_LIMITED, "the queue is full (%" PRIu64 " tasks); retry later",
+				    queued);
+		task_free_fields(&t);
+		return;
+	}
+	int64_t now = api_now_ms();
+	if (ids_new('t', now, t.id, sizeof(t.id)) < 0) {
+		http_response_error(res, PROTO_ERR_INTERNAL, "the random number generator failed");
+		task_free_fields(&t);
+		return;
+	}
+	t.state = TASK_QUEUED;
+	t.created_ms = t.updated_ms = now;
+	unsigned char hash[STORE_TASK_HASH_BYTES];
+	unsigned int hash_len = 0;
+	EVP_Digest(req->body, req->body_len, hash, &hash_len, EVP_sha256(), NULL);
+	store_tasks_create(ctx->store, &t, key, hash, api_tasks_created, res);
+	task_free_fields(&t);
+}
+
+static void api_tasks_list(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct api_context *ctx = arg;
+	static const char *const known[] = {"state", "label", "repo", "limit", "cursor", NULL};
+	if (api_query_known(req, res, known) < 0)
+		return;
+	struct store_task_filter f;
+	memset(&f, 0, sizeof(f));
+	f.limit = API_TASKS_LIMIT_DEFAULT;
+	char value[TASK_REPO_MAX + 1], label[TASK_LABEL_MAX + 1], message[256];
+	char *repo_identity = NULL;
+	if (http_request_query(req, "state", value, sizeof(value)) >= 0) {
+		if (task_state_parse(value, &f.state) < 0) {
+			snprintf(message, sizeof(message), "unknown state '%.40s' (one of: %s)", value,
+				 task_state_list());
+			api_invalid(res, "state", message);
+			return;
+		}
+		f.has_state = true;
+	}
+	int rc = http_request_query(req, "label", label, sizeof(label));
+	if (rc >= 0 || rc == -ENAMETOOLONG || rc == -EINVAL) {
+		if (rc < 0 || !task_label_valid(label)) {
+			api_invalid(res, "label", "not a label (1 to 64 characters of A-Z a-z 0-9 . _ : / + -)");
+			return;
+		}
+		f.label = label;
+	}
+	if (http_request_query(req, "limit", value, sizeof(value)) >= 0) {
+		char *end;
+		long n = strtol(value, &end, 10);
+		if (*value == '\0' || *end || n < 1 || n > API_TASKS_LIMIT_MAX) {
+			snprintf(message, sizeof(message), "limit must be an integer from 1 to %d",
+				 API_TASKS_LIMIT_MAX);
+			api_invalid(res, "limit", message);
+			return;
+		}
+		f.limit = (size_t)n;
+	}
+	if (http_request_query(req, "cursor", value, sizeof(value)) >= 0) {
+		char *end;
+		long long seq = value[0] == 'c' ? strtoll(value + 1, &end, 10) : 0;
+		if (seq <= 0 || *end) {
+			api_invalid(res, "cursor",
+				    "malformed cursor (pass next_cursor from the previous page as it is)");
+			return;
+		}
+		f.before_seq = seq;
+	}
+	rc = http_request_query(req, "repo", value, sizeof(value));
+	if (rc >= 0) {
+		repo_identity = repo_filter_identity(value);
+		f.repo_identity = repo_identity;
+	} else if (rc != -ENOENT) {
+		api_invalid(res, "repo", "malformed or too long");
+		return;
+	}
+	struct task *tasks;
+	size_t count;
+	int64_t next;
+	char err[256];
+	rc = store_tasks_list(ctx->store, &f, &tasks, &count, &next, err, sizeof(err));
+	free(repo_identity);
+	if (rc < 0) {
+		http_response_error(res, PROTO_ERR_INTERNAL, "cannot list tasks: %s", err);
+		return;
+	}
+	cJSON *root = cJSON_CreateObject();
+	cJSON *array = cJSON_AddArrayToObject(root, "tasks");
+	for (size_t i = 0; i < count; i++)
+		cJSON_AddItemToArray(array, task_to_json(&tasks[i]));
+	if (next > 0) {
+		char cursor[32];
+		snprintf(cursor, sizeof(cursor), "c%" PRId64, next);
+		cJSON_AddStringToObject(root, "next_cursor", cursor);
+	} else {
+		cJSON_AddNullToObject(root, "next_cursor");
+	}
+	store_tasks_free_list(tasks, count);
+	http_response_json(res, 200, root);
+	cJSON_Delete(root);
+}
+
+static void api_tasks_get(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct api_context *ctx = arg;
+	const char *id = http_request_param(req, "id");
+	if (!ids_valid('t', id)) {
+		http_response_error(res, PROTO_ERR_NOT_FOUND, "no task %.40s", id);
+		return;
+	}
+	struct task t;
+	char err[256];
+	int rc = store_tasks_get(ctx->store, id, &t, err, sizeof(err));
+	if (rc == -ENOENT) {
+		http_response_error(res, PROTO_ERR_NOT_FOUND, "no task %s", id);
+		return;
+	}
+	if (rc < 0) {
+		http_response_error(res, PROTO_ERR_INTERNAL, "cannot read task %s: %s", id, err);
+		return;
+	}
+	api_tasks_send(res, 200, &t);
+	task_free_fields(&t);
+}
+
+static void api_tasks_canceled(int status, const struct task *task, const char *err, void *arg)
+{
+	struct http_response *res = arg;
+	if (status == 0) {
+		log_event(LOG_LEVEL_INFO, "task canceled", "task", task->id, NULL);
+		api_tasks_send(res, 200, task);
+	} else if (status == -ENOENT) {
+		http_response_error(res, PROTO_ERR_NOT_FOUND, "%s", err);
+	} else if (status == -EPERM) {
+		http_response_error(res, PROTO_ERR_CONFLICT, "%s", err);
+	} else {
+		http_response_error(res, PROTO_ERR_INTERNAL, "cannot cancel: %s", err);
+	}
+}
+
+static void api_tasks_cancel(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct api_context *ctx = arg;
+	const char *id = http_request_param(req, "id");
+	if (!ids_valid('t', id)) {
+		http_response_error(res, PROTO_ERR_NOT_FOUND, "no task %.40s", id);
+		return;
+	}
+	store_tasks_transition(ctx->store, id, TASK_CANCELED, "canceled", api_now_ms(), api_tasks_canceled, res);
+}
+
+int api_tasks_register(struct router *router, struct api_context *ctx)
+{
+	int rc = router_add(router, "POST", "/v1/tasks", api_tasks_create, ctx);
+	if (rc == 0)
+		rc = router_add(router, "GET", "/v1/tasks", api_tasks_list, ctx);
+	if (rc == 0)
+		rc = router_add(router, "GET", "/v1/tasks/{id}", api_tasks_get, ctx);
+	if (rc == 0)
+		rc = router_add(router, "POST", "/v1/tasks/{id}/cancel", api_tasks_cancel, ctx);
+	return rc;
+}

@@ -1,0 +1,47 @@
+/* Strict JSON parsing on top of cJSON. */
+#include "proto/json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/utf8.h"
+
+int proto_json_parse(const char *body, size_t len, cJSON **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	size_t bad;
+	if (!utf8_valid(body, len, &bad)) {
+		snprintf(err, errlen, "body is not valid UTF-8 (byte %zu)", bad);
+		return -EINVAL;
+	}
+	/* A backslash can only stand inside a string in valid JSON, so a scan
+	 * of the raw text finds every \u0000 escape. */
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (body[i] != '\\')
+			continue;
+		if (body[i + 1] == 'u' && i + 5 < len && memcmp(body + i + 2, "0000", 4) == 0) {
+			snprintf(err, errlen, "strings must not contain NUL characters (\\u0000 at byte %zu)", i);
+			return -EINVAL;
+		}
+		i++; /* skip the escaped character */
+	}
+	const char *end = NULL;
+	cJSON *json = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (!json) {
+		size_t at = end && end >= body ? (size_t)(end - body) : 0;
+		snprintf(err, errlen, "body is not valid JSON (near byte %zu)", at);
+		return -EINVAL;
+	}
+	/* Anything after the value but whitespace is an error. */
+	for (const char *p = end; p && p < body + len; p++) {
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+			cJSON_Delete(json);
+			snprintf(err, errlen, "body has trailing data after the JSON value (byte %zu)",
+				 (size_t)(p - body));
+			return -EINVAL;
+		}
+	}
+	*out = json;
+	return 0;
+}

@@ -1,0 +1,15 @@
+/* Strict JSON input for the API: the body must be UTF-8, must not smuggle a
+ * NUL byte into a string (cJSON would silently cut the string there), and
+ * parse errors name the byte offset. */
+#ifndef AGENTD_PROTO_JSON_H
+#define AGENTD_PROTO_JSON_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+/* Parses body[0..len). Returns 0 with *out (caller frees with cJSON_Delete),
+ * or -EINVAL with a message in err. */
+int proto_json_parse(const char *body, size_t len, cJSON **out, char *err, size_t errlen);
+
+#endif
