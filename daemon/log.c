@@ -140,13 +140,22 @@ void log_begin(struct log_line *line, enum log_level level, const char *msg)
 	line->len = 0;
 	if (!line->enabled)
 		return;
+	/* The date and time to the second change rarely: format them once a
+	 * second (per thread) and add the milliseconds. */
+	static _Thread_local time_t cached_sec = -1;
+	static _Thread_local char cached[32];
+	static _Thread_local size_t cached_len;
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
-	struct tm tm;
-	gmtime_r(&tv.tv_sec, &tm);
+	if (tv.tv_sec != cached_sec) {
+		struct tm tm;
+		gmtime_r(&tv.tv_sec, &tm);
+		cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = tv.tv_sec;
+	}
 	char ts[40];
-	size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+	memcpy(ts, cached, cached_len);
+	snprintf(ts + cached_len, sizeof(ts) - cached_len, ".%03dZ", (int)(tv.tv_usec / 1000));
 	log_put(line, "ts=", 3);
 	log_put(line, ts, strlen(ts));
 	log_key(line, "level");

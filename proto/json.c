@@ -45,3 +45,27 @@ int proto_json_parse(const char *body, size_t len, cJSON **out, char *err, size_
 	*out = json;
 	return 0;
 }
+
+void json_write_string(struct buf *out, const char *s)
+{
+	buf_append_char(out, '"');
+	const char *run = s;
+	for (const char *c = s;; c++) {
+		unsigned char ch = (unsigned char)*c;
+		if (ch != '\0' && ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		buf_append(out, run, (size_t)(c - run));
+		if (ch == '\0')
+			break;
+		switch (ch) {
+		case '"': buf_append_str(out, "\\\""); break;
+		case '\\': buf_append_str(out, "\\\\"); break;
+		case '\n': buf_append_str(out, "\\n"); break;
+		case '\r': buf_append_str(out, "\\r"); break;
+		case '\t': buf_append_str(out, "\\t"); break;
+		default: buf_printf(out, "\\u%04x", ch); break;
+		}
+		run = c + 1;
+	}
+	buf_append_char(out, '"');
+}

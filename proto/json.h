@@ -8,8 +8,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/buf.h"
+
 /* Parses body[0..len). Returns 0 with *out (caller frees with cJSON_Delete),
  * or -EINVAL with a message in err. */
 int proto_json_parse(const char *body, size_t len, cJSON **out, char *err, size_t errlen);
+
+/* Appends s as a JSON string literal (quoted, escaped; s must be UTF-8). */
+void json_write_string(struct buf *out, const char *s);
 
 #endif

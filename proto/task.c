@@ -11,6 +11,7 @@
 
 #include "common/utf8.h"
 #include "common/xalloc.h"
+#include "proto/json.h"
 
 void task_free_fields(struct task *t)
 {
@@ -104,35 +105,39 @@ bool task_label_valid(const char *s)
 	return true;
 }
 
-cJSON *task_to_json(const struct task *t)
+void task_write_json(const struct task *t, struct buf *out)
 {
-	cJSON *o = cJSON_CreateObject();
 	char when[40];
-	cJSON_AddStringToObject(o, "id", t->id);
-	cJSON_AddStringToObject(o, "state", task_state_name(t->state));
-	cJSON_AddStringToObject(o, "repo", t->repo ? t->repo : "");
-	cJSON_AddStringToObject(o, "repo_identity", t->repo_identity ? t->repo_identity : "");
-	cJSON_AddStringToObject(o, "ref", t->ref ? t->ref : "");
-	cJSON_AddStringToObject(o, "instruction", t->instruction ? t->instruction : "");
-	cJSON_AddStringToObject(o, "test_command", t->test_command ? t->test_command : "");
-	cJSON_AddNumberToObject(o, "priority", t->priority);
-	cJSON *labels = cJSON_AddArrayToObject(o, "labels");
-	for (size_t i = 0; i < t->label_count; i++)
-		cJSON_AddItemToArray(labels, cJSON_CreateString(t->labels[i]));
-	cJSON_AddNumberToObject(o, "attempts", t->attempts);
-	cJSON *budget = cJSON_AddObjectToObject(o, "budget");
-	cJSON_AddNumberToObject(budget, "max_steps", (double)t->budget.max_steps);
-	cJSON_AddNumberToObject(budget, "max_tokens", (double)t->budget.max_tokens);
-	cJSON_AddNumberToObject(budget, "max_seconds", (double)t->budget.max_seconds);
+	buf_append_str(out, "{\"id\":");
+	json_write_string(out, t->id);
+	buf_printf(out, ",\"state\":\"%s\",\"repo\":", task_state_name(t->state));
+	json_write_string(out, t->repo ? t->repo : "");
+	buf_append_str(out, ",\"repo_identity\":");
+	json_write_string(out, t->repo_identity ? t->repo_identity : "");
+	buf_append_str(out, ",\"ref\":");
+	json_write_string(out, t->ref ? t->ref : "");
+	buf_append_str(out, ",\"instruction\":");
+	json_write_string(out, t->instruction ? t->instruction : "");
+	buf_append_str(out, ",\"test_command\":");
+	json_write_string(out, t->test_command ? t->test_command : "");
+	buf_printf(out, ",\"priority\":%d,\"labels\":[", t->priority);
+	for (size_t i = 0; i < t->label_count; i++) {
+		if (i)
+			buf_append_char(out, ',');
+		json_write_string(out, t->labels[i]);
+	}
+	buf_printf(out, "],\"attempts\":%d,\"budget\":{\"max_steps\":%lld,\"max_tokens\":%lld,\"max_seconds\":%lld}",
+		   t->attempts, (long long)t->budget.max_steps, (long long)t->budget.max_tokens,
+		   (long long)t->budget.max_seconds);
 	task_format_time(t->created_ms, when, sizeof(when));
-	cJSON_AddStringToObject(o, "created_at", when);
+	buf_printf(out, ",\"created_at\":\"%s\"", when);
 	task_format_time(t->updated_ms, when, sizeof(when));
-	cJSON_AddStringToObject(o, "updated_at", when);
+	buf_printf(out, ",\"updated_at\":\"%s\",\"reason\":", when);
 	if (t->reason)
-		cJSON_AddStringToObject(o, "reason", t->reason);
+		json_write_string(out, t->reason);
 	else
-		cJSON_AddNullToObject(o, "reason");
-	return o;
+		buf_append_str(out, "null");
+	buf_append_char(out, '}');
 }
 
 /* Reads an integer field that must lie in [lo, hi]. */

@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/buf.h"
+
 #include "proto/task_state.h"
 
 #define TASK_ID_MAX 40 /* bytes of an id, NUL included */
@@ -59,8 +61,8 @@ void task_free_fields(struct task *t);
 /* Deep copy into dst (which the caller later releases with task_free_fields). */
 void task_copy(struct task *dst, const struct task *src);
 
-/* The API's JSON form; the caller owns the result. */
-cJSON *task_to_json(const struct task *t);
+/* Appends the API's JSON form of t to out. */
+void task_write_json(const struct task *t, struct buf *out);
 /* Reads a task the API returned (agentctl); returns 0 or -EINVAL with the
  * offending field named in err. */
 int task_from_json(const cJSON *json, struct task *out, char *err, size_t errlen);

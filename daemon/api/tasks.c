@@ -50,9 +50,11 @@ static int api_tasks_key_valid(const char *key)
 
 static void api_tasks_send(struct http_response *res, int status, const struct task *t)
 {
-	cJSON *json = task_to_json(t);
-	http_response_json(res, status, json);
-	cJSON_Delete(json);
+	struct buf out = BUF_INIT;
+	task_write_json(t, &out);
+	buf_append_char(&out, '\n');
+	http_response_send(res, status, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void api_tasks_created(int status, enum store_create_result result, const struct task *task, const char *err,
@@ -205,20 +207,20 @@ static void api_tasks_list(struct http_request *req, struct http_response *res, 
 		http_response_error(res, PROTO_ERR_INTERNAL, "cannot list tasks: %s", err);
 		return;
 	}
-	cJSON *root = cJSON_CreateObject();
-	cJSON *array = cJSON_AddArrayToObject(root, "tasks");
-	for (size_t i = 0; i < count; i++)
-		cJSON_AddItemToArray(array, task_to_json(&tasks[i]));
-	if (next > 0) {
-		char cursor[32];
-		snprintf(cursor, sizeof(cursor), "c%" PRId64, next);
-		cJSON_AddStringToObject(root, "next_cursor", cursor);
-	} else {
-		cJSON_AddNullToObject(root, "next_cursor");
+	struct buf out = BUF_INIT;
+	buf_append_str(&out, "{\"tasks\":[");
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			buf_append_char(&out, ',');
+		task_write_json(&tasks[i], &out);
 	}
+	if (next > 0)
+		buf_printf(&out, "],\"next_cursor\":\"c%" PRId64 "\"}\n", next);
+	else
+		buf_append_str(&out, "],\"next_cursor\":null}\n");
 	store_tasks_free_list(tasks, count);
-	http_response_json(res, 200, root);
-	cJSON_Delete(root);
+	http_response_send(res, 200, "application/json", out.data, out.len);
+	buf_free(&out);
 }
 
 static void api_tasks_get(struct http_request *req, struct http_response *res, void *arg)

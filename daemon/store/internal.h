@@ -36,6 +36,9 @@ struct store {
 	uv_loop_t *loop;          /* the daemon's loop */
 	struct store_conn writer; /* store thread only */
 	struct store_conn reader; /* loop thread only */
+	bool reading;             /* the reader's snapshot of this loop iteration is open */
+	uv_prepare_t end_reads;   /* closes that snapshot before the loop blocks */
+	int handles_open;         /* while closing: handles whose close is pending */
 	pthread_t thread;         /* the store thread */
 	bool thread_started;      /* thread must be joined */
 	pthread_mutex_t lock;     /* protects the fields below up to done_tail */
@@ -57,6 +60,11 @@ void store_submit(struct store *s, struct store_op *op);
 /* A cached prepared statement for sql (a static string), reset and
  * unbound; NULL if it does not prepare (the message is in err). */
 sqlite3_stmt *store_stmt(struct store_conn *conn, const char *sql, char *err, size_t errlen);
+/* The reader connection, inside this loop iteration's read transaction:
+ * reads in one iteration share one snapshot (and one set of locks), which
+ * ends before the loop waits for I/O, so every answer sent earlier is
+ * visible to a request read later. */
+struct store_conn *store_reader(struct store *s);
 /* Runs statement text that returns no rows. */
 int store_exec(struct store_conn *conn, const char *sql, char *err, size_t errlen);
 

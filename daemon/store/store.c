@@ -126,6 +126,7 @@ static void store_commit_batch(struct store *s, struct store_op *batch)
 static void *store_thread_main(void *arg)
 {
 	struct store *s = arg;
+	pthread_setname_np(pthread_self(), "agentd-store");
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		while (!s->queue && !s->stopping)
@@ -164,6 +165,36 @@ static void store_run_done(struct store *s)
 		op->done(op, op->status, op->err);
 		op = next;
 	}
+}
+
+static const char store_sql_begin[] = "BEGIN";
+static const char store_sql_commit[] = "COMMIT";
+
+struct store_conn *store_reader(struct store *s)
+{
+	if (!s->reading) {
+		char err[256];
+		sqlite3_stmt *stmt = store_stmt(&s->reader, store_sql_begin, err, sizeof(err));
+		if (stmt && sqlite3_step(stmt) == SQLITE_DONE)
+			s->reading = true;
+		if (stmt)
+			sqlite3_reset(stmt);
+	}
+	return &s->reader;
+}
+
+static void store_end_reads(uv_prepare_t *prepare)
+{
+	struct store *s = prepare->data;
+	if (!s->reading)
+		return;
+	char err[256];
+	sqlite3_stmt *stmt = store_stmt(&s->reader, store_sql_commit, err, sizeof(err));
+	if (stmt) {
+		sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+	}
+	s->reading = false;
 }
 
 static void store_on_async(uv_async_t *async)
@@ -216,6 +247,11 @@ int store_open(uv_loop_t *loop, const char *path, struct store **out, char *err,
 	s->thread_started = true;
 	uv_async_init(loop, &s->async, store_on_async);
 	s->async.data = s;
+	uv_prepare_init(loop, &s->end_reads);
+	s->end_reads.data = s;
+	uv_prepare_start(&s->end_reads, store_end_reads);
+	/* The prepare handle alone must not keep the loop alive. */
+	uv_unref((uv_handle_t *)&s->end_reads);
 	*out = s;
 	return 0;
 fail:
@@ -227,9 +263,12 @@ fail:
 	return rc;
 }
 
-static void store_async_closed(uv_handle_t *handle)
+/* The store is freed once both of its handles are closed. */
+static void store_handle_closed(uv_handle_t *handle)
 {
 	struct store *s = handle->data;
+	if (--s->handles_open > 0)
+		return;
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
 	free(s);
@@ -247,10 +286,13 @@ void store_close(struct store *s)
 		pthread_join(s->thread, NULL);
 	/* Every queued write is committed now; answer them. */
 	store_run_done(s);
+	store_end_reads(&s->end_reads);
+	s->handles_open = 2;
+	uv_close((uv_handle_t *)&s->end_reads, store_handle_closed);
 	store_conn_close(&s->reader);
 	/* A clean close checkpoints the WAL into the database file. */
 	store_conn_close(&s->writer);
-	uv_close((uv_handle_t *)&s->async, store_async_closed);
+	uv_close((uv_handle_t *)&s->async, store_handle_closed);
 }
 
 void store_get_stats(const struct store *s, struct store_stats *out)

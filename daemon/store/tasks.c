@@ -302,7 +302,7 @@ void store_tasks_transition(struct store *s, const char *id, enum task_state to,
 
 int store_tasks_get(struct store *s, const char *id, struct task *out, char *err, size_t errlen)
 {
-	return tasks_read(&s->reader, id, out, err, errlen);
+	return tasks_read(store_reader(s), id, out, err, errlen);
 }
 
 int store_tasks_list(struct store *s, const struct store_task_filter *f, struct task **tasks, size_t *count,
@@ -311,7 +311,8 @@ int store_tasks_list(struct store *s, const struct store_task_filter *f, struct 
 	*tasks = NULL;
 	*count = 0;
 	*next_seq = 0;
-	sqlite3_stmt *stmt = store_stmt(&s->reader, sql_list, err, errlen);
+	struct store_conn *reader = store_reader(s);
+	sqlite3_stmt *stmt = store_stmt(reader, sql_list, err, errlen);
 	if (!stmt)
 		return -EIO;
 	if (f->has_state)
@@ -341,7 +342,7 @@ int store_tasks_list(struct store *s, const struct store_task_filter *f, struct 
 		n++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		snprintf(err, errlen, "listing tasks: %s", sqlite3_errmsg(s->reader.db));
+		snprintf(err, errlen, "listing tasks: %s", sqlite3_errmsg(reader->db));
 		store_tasks_free_list(out, n);
 		sqlite3_reset(stmt);
 		return -EIO;

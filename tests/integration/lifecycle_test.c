@@ -1,10 +1,12 @@
 /* The daemon's life: start-up checks and exit codes, one daemon per data
  * directory, SIGTERM with requests in flight, restart after a crash. */
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/xalloc.h"
 #include "tests/harness/harness.h"
 
 TEST(sigterm_lets_the_request_in_flight_finish)
@@ -254,4 +256,21 @@ TEST(log_file_option_and_reopen_on_sighup)
 	CHECK_CONTAINS(now, "path=/nope status=404");
 	CHECK_CONTAINS(now, "msg=stopped");
 	free(now);
+}
+
+TEST(database_from_a_newer_agentd_is_refused)
+{
+	struct th_daemon *d = th_daemon_start_in(NULL, false, NULL);
+	th_daemon_stop(d);
+	char *path = xasprintf("%s/agentd.db", d->data_dir);
+	sqlite3 *db;
+	CHECK_INT(sqlite3_open(path, &db), ==, SQLITE_OK);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	const char *args[] = {"--data-dir", d->data_dir, NULL};
+	char *out;
+	CHECK_INT(th_run_agentd(args, &out, 10000), ==, 1);
+	CHECK_CONTAINS(out, "schema version is 999, newer than this agentd knows");
+	free(out);
 }

@@ -36,7 +36,7 @@ TEST(codec_round_trip)
 	t.repo = xstrdup("/srv/repo");
 	t.repo_identity = xstrdup("/srv/repo");
 	t.ref = xstrdup("main");
-	t.instruction = xstrdup("fix \"it\"\n\xe2\x9c\x93");
+	t.instruction = xstrdup("fix \"it\"\n\xe2\x9c\x93 \\ \x01\t");
 	t.test_command = xstrdup("make check");
 	t.priority = -7;
 	t.label_count = 2;
@@ -48,10 +48,15 @@ TEST(codec_round_trip)
 	t.created_ms = 1795926624434;
 	t.updated_ms = 1795926624999;
 	t.reason = xstrdup("why");
-	cJSON *json = task_to_json(&t);
-	char *text = cJSON_PrintUnformatted(json);
+	struct buf out = BUF_INIT;
+	task_write_json(&t, &out);
+	char *text = buf_steal(&out);
+	cJSON *json = cJSON_Parse(text);
+	CHECK(json != NULL);
 	CHECK_CONTAINS(text, "\"created_at\":\"2026-11-29T04:30:24.434Z\"");
 	CHECK_CONTAINS(text, "\"state\":\"awaiting_review\"");
+	/* Strings are escaped; UTF-8 passes through. */
+	CHECK_CONTAINS(text, "\"instruction\":\"fix \\\"it\\\"\\n\xe2\x9c\x93 \\\\ \\u0001\\t\"");
 	struct task back;
 	char err[256];
 	CHECK_INT(task_from_json(json, &back, err, sizeof(err)), ==, 0);
@@ -68,7 +73,7 @@ TEST(codec_round_trip)
 	CHECK_STR(back.reason, "why");
 	task_free_fields(&back);
 	cJSON_Delete(json);
-	cJSON_free(text);
+	free(text);
 	task_free_fields(&t);
 	/* Missing or malformed essentials are refused. */
 	cJSON *bad = cJSON_Parse("{\"id\":\"t_x\",\"state\":\"sleeping\"}");
