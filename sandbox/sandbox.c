@@ -30,7 +30,6 @@ struct sandbox {
 	bool has_stdin;          /* stdin_pipe was initialized */
 	bool stdin_closed;       /* stdin_pipe is closing */
 	int open_handles;        /* handles not yet closed; the struct is freed at 0 */
-	bool closing;            /* every handle is being closed */
 	bool exited;             /* the exit callback ran */
 	int64_t exit_status;     /* agentd-sandbox's exit status */
 	int term_signal;         /* the signal that ended agentd-sandbox, 0 if none */
@@ -66,12 +65,10 @@ static void sandbox_close_handle(sandbox *sb, uv_handle_t *handle)
 	}
 }
 
-/* Closes everything; the struct goes with the last close callback. */
+/* Closes everything (what is closing already is left alone); the struct
+ * goes with the last close callback. */
 static void sandbox_close_all(sandbox *sb)
 {
-	if (sb->closing)
-		return;
-	sb->closing = true;
 	sandbox_close_handle(sb, (uv_handle_t *)&sb->process);
 	if (sb->has_stdin)
 		sandbox_close_handle(sb, (uv_handle_t *)&sb->stdin_pipe);
@@ -300,6 +297,11 @@ void sandbox_free(sandbox *sb)
 	if (!sb)
 		return;
 	sb->detached = true;
+	/* The caller hears nothing more from the command's streams. */
+	if (sb->has_stdin)
+		sandbox_close_handle(sb, (uv_handle_t *)&sb->stdin_pipe);
+	sandbox_close_handle(sb, (uv_handle_t *)&sb->stdout_pipe);
+	sandbox_close_handle(sb, (uv_handle_t *)&sb->stderr_pipe);
 	if (sb->reported || (sb->exited && sb->result_done)) {
 		sandbox_close_all(sb);
 		return;
