@@ -2,10 +2,15 @@
  * default signals, a session of its own (no controlling terminal to push
  * input into), no privileges, rlimits, a clean environment, no stray file
  * descriptor, the seccomp filter. A failure here is reported over the
- * error pipe, never as the command's status. */
+ * error pipe, never as the command's status.
+ *
+ * This process shares init's memory until it execs (init is suspended
+ * meanwhile: CLONE_VM | CLONE_VFORK), which spares copying init's pages;
+ * it changes nothing init relies on (no globals, environ included). */
 #include "sandbox/internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +54,30 @@ static char **command_environment(const struct sandbox_config *cfg)
 	return env;
 }
 
-void command_exec(const struct sandbox_run *run)
+/* execve along the sandbox's PATH, as a shell would. Returns the errno
+ * to report: the first other than ENOENT, or ENOENT. */
+static int command_execvpe(const char *file, char *const *argv, char *const *env)
+{
+	if (strchr(file, '/')) {
+		execve(file, argv, env);
+		return errno;
+	}
+	int err = ENOENT;
+	const char *dirs = SANDBOX_PATH;
+	while (*dirs) {
+		size_t len = strcspn(dirs, ":");
+		char path[PATH_MAX];
+		if ((size_t)snprintf(path, sizeof(path), "%.*s/%s", (int)len, dirs, file) < sizeof(path)) {
+			execve(path, argv, env);
+			if (errno != ENOENT && errno != ENOTDIR && err == ENOENT)
+				err = errno;
+		}
+		dirs += len + (dirs[len] == ':');
+	}
+	return err;
+}
+
+void command_exec(const struct sandbox_run *run, const struct policy_program *filter)
 {
 	int efd = run->err_fd;
 	close(run->status_fd);
@@ -58,7 +86,7 @@ void command_exec(const struct sandbox_run *run)
 	if (run->stderr_fd >= 0 && dup2(run->stderr_fd, STDERR_FILENO) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "connect stderr");
 	/* Ignored signals and the mask survive exec: give the command the
-	 * defaults (the supervisor ignores SIGPIPE). */
+	 * defaults (the supervisor ignores SIGPIPE, and so may its caller). */
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
@@ -76,15 +104,10 @@ void command_exec(const struct sandbox_run *run)
 	/* Only 0, 1 and 2 cross the exec (the error pipe closes with it). */
 	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "close inherited file descriptors");
-	if (run->policy) {
-		char why[256];
-		if (policy_load(run->policy, why, sizeof(why)) < 0)
-			errpipe_fail(efd, SANDBOX_EXIT_SETUP, 0, "%s", why);
-	}
-	/* execvp searches the PATH of the environment in force. */
-	environ = env;
+	int rc;
+	if (filter->insns && (rc = policy_program_install(filter)) < 0)
+		errpipe_fail(efd, SANDBOX_EXIT_SETUP, -rc, "install the seccomp filter");
 	const char *const *argv = run->cfg->argv;
-	execvp(argv[0], (char *const *)argv);
-	int err = errno;
+	int err = command_execvpe(argv[0], (char *const *)argv, env);
 	errpipe_fail(efd, err == ENOENT ? SANDBOX_EXIT_NOTFOUND : SANDBOX_EXIT_NOEXEC, err, "exec %s", argv[0]);
 }

@@ -55,9 +55,21 @@ struct policy {
  * or -EINVAL/-errno with a message (file name and line) in err. */
 int policy_new(const struct sandbox_config *cfg, struct policy **out, char *err, size_t errlen);
 void policy_free(struct policy *policy);
-/* Loads the filter into the calling process (after PR_SET_NO_NEW_PRIVS).
- * Returns 0, or a negative errno with the failing step in err. */
-int policy_load(const struct policy *policy, char *err, size_t errlen);
+/* Compiles the filter and writes the BPF program (struct sock_filter
+ * instructions) to fd. Returns 0, or a negative errno with the failing
+ * step in err. */
+int policy_compile(const struct policy *policy, int fd, char *err, size_t errlen);
+
+/* A compiled filter, as policy_compile wrote it. */
+struct policy_program {
+	void *insns;  /* struct sock_filter[], owned; NULL: no filter */
+	size_t count; /* instructions */
+};
+
+/* Reads a compiled filter from fd until EOF. Returns 0 or a negative errno. */
+int policy_program_read(struct policy_program *prog, int fd);
+/* Installs it in the calling process (after PR_SET_NO_NEW_PRIVS). */
+int policy_program_install(const struct policy_program *prog);
 
 /* ---- the plan shared by the three processes ---- */
 
@@ -70,6 +82,7 @@ struct sandbox_run {
 	int err_fd;                       /* write end of the error pipe */
 	int sync_fd;                      /* read end: a byte once the supervisor has written the maps */
 	int status_fd;                    /* write end: init reports the command's wait status */
+	int filter_fd;                    /* read end: the compiled seccomp filter; -1: none */
 	int stdout_fd;                    /* the command's stdout (a capture pipe), -1: inherited */
 	int stderr_fd;                    /* the command's stderr (a capture pipe), -1: inherited */
 };
@@ -120,9 +133,10 @@ __attribute__((noreturn)) void nsinit_main(const struct sandbox_run *run);
 
 /* ---- command.c: the command's last steps ---- */
 
-/* In the child of init: drops privileges, applies limits, the clean
- * environment and the seccomp filter, and execs; never returns. */
-__attribute__((noreturn)) void command_exec(const struct sandbox_run *run);
+/* In the child of init (which shares init's memory until the exec):
+ * drops privileges, applies limits, the clean environment and the seccomp
+ * filter, and execs; never returns. */
+__attribute__((noreturn)) void command_exec(const struct sandbox_run *run, const struct policy_program *filter);
 
 /* ---- cgroup.c: memory and pids limits ---- */
 

@@ -1,7 +1,9 @@
 /* The seccomp policy (libseccomp): everything is allowed except the kernel
  * surfaces an agent never needs, which fail with EPERM (ENOSYS where
  * callers probe and fall back); system calls of any other ABI (i386's
- * int $0x80, x32) fail with ENOSYS. POLICY.md gives each rule's reason. */
+ * int $0x80, x32) fail with ENOSYS. POLICY.md gives each rule's reason.
+ * The supervisor compiles it while init builds the sandbox; the command
+ * installs the program right before exec. */
 #include "sandbox/internal.h"
 
 #include <errno.h>
@@ -10,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "common/xalloc.h"
 
@@ -282,7 +288,7 @@ static int policy_add_builtin(const struct policy *policy, scmp_filter_ctx ctx, 
 	return policy_add(ctx, "personality", EPERM, 1, &query, err, errlen);
 }
 
-int policy_load(const struct policy *policy, char *err, size_t errlen)
+int policy_compile(const struct policy *policy, int fd, char *err, size_t errlen)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	int rc;
@@ -296,6 +302,8 @@ int policy_load(const struct policy *policy, char *err, size_t errlen)
 		snprintf(err, errlen, "seccomp: bad-architecture action: %s", strerror(-rc));
 		goto out;
 	}
+	/* Errors of the system (EPIPE from a reader gone) as they are. */
+	seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	for (size_t i = 0; i < policy->rule_count; i++) {
 		rc = policy_add(ctx, policy->rules[i].name, policy->rules[i].errno_value, 0, NULL, err, errlen);
 		if (rc < 0)
@@ -303,9 +311,51 @@ int policy_load(const struct policy *policy, char *err, size_t errlen)
 	}
 	if (policy->builtin && (rc = policy_add_builtin(policy, ctx, err, errlen)) < 0)
 		goto out;
-	if ((rc = seccomp_load(ctx)) < 0)
-		snprintf(err, errlen, "seccomp: load: %s", strerror(-rc));
+	if ((rc = seccomp_export_bpf(ctx, fd)) < 0)
+		snprintf(err, errlen, "seccomp: export the filter: %s", strerror(-rc));
 out:
 	seccomp_release(ctx);
 	return rc;
+}
+
+/* The kernel's limit on one filter. */
+#define POLICY_MAX_INSNS 4096
+
+int policy_program_read(struct policy_program *prog, int fd)
+{
+	/* One instruction of room past the limit tells "too long" apart. */
+	size_t cap = (POLICY_MAX_INSNS + 1) * sizeof(struct sock_filter), len = 0;
+	char *buf = xmalloc(cap);
+	for (;;) {
+		if (len == cap) {
+			free(buf);
+			return -E2BIG;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = -errno;
+			free(buf);
+			return rc;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > POLICY_MAX_INSNS) {
+		free(buf);
+		return -EPROTO;
+	}
+	prog->insns = buf;
+	prog->count = len / sizeof(struct sock_filter);
+	return 0;
+}
+
+int policy_program_install(const struct policy_program *prog)
+{
+	struct sock_fprog fprog = {(unsigned short)prog->count, prog->insns};
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) < 0)
+		return -errno;
+	return 0;
 }

@@ -38,6 +38,7 @@ struct supervisor {
 	int err_pipe[2];            /* set-up failures from init and the command */
 	int sync_pipe[2];           /* "the maps are written" to init */
 	int status_pipe[2];         /* the command's wait status from init */
+	int filter_pipe[2];         /* the compiled seccomp filter, to init */
 	int out_pipe[2];            /* the command's stdout, when capped */
 	int errout_pipe[2];         /* the command's stderr, when capped */
 	struct capture out;         /* capped stdout */
@@ -119,7 +120,7 @@ static int supervisor_make_pipes(struct supervisor *s)
 {
 	const struct sandbox_config *cfg = &s->opts->cfg;
 	if (pipe2(s->err_pipe, O_CLOEXEC) < 0 || pipe2(s->sync_pipe, O_CLOEXEC) < 0 ||
-	    pipe2(s->status_pipe, O_CLOEXEC) < 0)
+	    pipe2(s->status_pipe, O_CLOEXEC) < 0 || (s->run.policy && pipe2(s->filter_pipe, O_CLOEXEC) < 0))
 		return -errno;
 	if (cfg->max_output_bytes) {
 		if (pipe2(s->out_pipe, O_CLOEXEC) < 0 || pipe2(s->errout_pipe, O_CLOEXEC) < 0)
@@ -132,6 +133,7 @@ static int supervisor_make_pipes(struct supervisor *s)
 	s->run.err_fd = s->err_pipe[1];
 	s->run.sync_fd = s->sync_pipe[0];
 	s->run.status_fd = s->status_pipe[1];
+	s->run.filter_fd = s->filter_pipe[0];
 	s->run.stdout_fd = s->out_pipe[1];
 	s->run.stderr_fd = s->errout_pipe[1];
 	return 0;
@@ -160,6 +162,8 @@ static void supervisor_start(struct supervisor *s)
 		close(s->err_pipe[0]);
 		close(s->sync_pipe[1]);
 		close(s->status_pipe[0]);
+		if (s->filter_pipe[1] >= 0)
+			close(s->filter_pipe[1]);
 		if (s->out.in_fd >= 0)
 			close(s->out.in_fd);
 		if (s->errout.in_fd >= 0)
@@ -170,6 +174,7 @@ static void supervisor_start(struct supervisor *s)
 	supervisor_close(&s->err_pipe[1]);
 	supervisor_close(&s->sync_pipe[0]);
 	supervisor_close(&s->status_pipe[1]);
+	supervisor_close(&s->filter_pipe[0]);
 	supervisor_close(&s->out_pipe[1]);
 	supervisor_close(&s->errout_pipe[1]);
 	if (identity_write_maps(&s->run, pid, why, sizeof(why)) < 0 ||
@@ -184,6 +189,19 @@ static void supervisor_start(struct supervisor *s)
 		snprintf(why, sizeof(why), "release init: %s", strerror(errno));
 		supervisor_setup_failed(s, why);
 		supervisor_kill_init(s);
+		return;
+	}
+	/* While init builds the file system, on the other core. The program
+	 * is far smaller than a pipe's buffer: this never waits for init. */
+	if (s->run.policy) {
+		int rc = policy_compile(s->run.policy, s->filter_pipe[1], why, sizeof(why));
+		supervisor_close(&s->filter_pipe[1]);
+		/* EPIPE: init is gone already, and its report says why. */
+		if (rc < 0 && rc != -EPIPE) {
+			supervisor_setup_failed(s, why);
+			supervisor_kill_init(s);
+			return;
+		}
 	}
 	uint64_t timeout_ms = s->opts->cfg.timeout_ms;
 	if (timeout_ms) {
@@ -404,7 +422,7 @@ int supervisor_run(const struct options *opts, const struct policy *policy)
 	s.run.policy = policy;
 	sandbox_result_init(&s.res);
 	s.signal_fd = -1;
-	int *fds[] = {s.err_pipe, s.sync_pipe, s.status_pipe, s.out_pipe, s.errout_pipe};
+	int *fds[] = {s.err_pipe, s.sync_pipe, s.status_pipe, s.filter_pipe, s.out_pipe, s.errout_pipe};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		fds[i][0] = fds[i][1] = -1;
 	s.out.in_fd = s.errout.in_fd = -1;
