@@ -15,23 +15,6 @@
 #include "tests/harness/harness.h"
 #include "tests/sandbox/sbtest.h"
 
-/* Runs "/probe WHAT ARG" with extra flags before "--"; expects exit 0. */
-static void fs_probe(struct sbt_result *r, const char *const *flags, const char *what, const char *arg)
-{
-	const char *args[40];
-	size_t n = 0;
-	for (size_t i = 0; flags && flags[i]; i++)
-		args[n++] = flags[i];
-	args[n++] = "--";
-	args[n++] = "/probe";
-	args[n++] = what;
-	if (arg)
-		args[n++] = arg;
-	args[n] = NULL;
-	sbt_run(r, args, 30000);
-	sbt_expect_ok(r);
-}
-
 /* A temporary directory under parent (removed after the test), open to
  * everyone. */
 static const char *fs_tempdir_in(const char *parent)
@@ -56,10 +39,7 @@ static const char *fs_visible_secret_dir(void)
 {
 	const char *dir = fs_tempdir_in("/var/tmp");
 	chmod(dir, 0755);
-	char path[300];
-	snprintf(path, sizeof(path), "%s/secret", dir);
-	th_write_file(path, "the secret\n");
-	chmod(path, 0644);
+	sbt_shared_file(dir, "secret", "the secret\n");
 	return dir;
 }
 
@@ -84,7 +64,7 @@ TEST(root_home_is_empty)
 	}
 	CHECK(!sbt_is_root() || fs_host_has_entries("/root"));
 	struct sbt_result r;
-	fs_probe(&r, NULL, "list", "/root");
+	sbt_probe(&r, NULL, "list", "/root");
 	if (marker[0])
 		unlink(marker);
 	CHECK_CONTAINS(r.out, "list: ok");
@@ -97,7 +77,7 @@ TEST(run_home_and_var_run_are_empty)
 	const char *dirs[] = {"/run", "/var/run", "/home"};
 	for (size_t i = 0; i < 3; i++) {
 		struct sbt_result r;
-		fs_probe(&r, NULL, "list", dirs[i]);
+		sbt_probe(&r, NULL, "list", dirs[i]);
 		CHECK_CONTAINS(r.out, "list: ok");
 		if (strstr(r.out, "entry:"))
 			th_fail(__FILE__, __LINE__, "%s is not empty inside: %s", dirs[i], r.out);
@@ -113,7 +93,7 @@ TEST(etc_shadow_is_unreadable)
 	CHECK(stat("/etc/shadow", &st) == 0);
 	CHECK((st.st_mode & 0004) == 0);
 	struct sbt_result r;
-	fs_probe(&r, NULL, "read", "/etc/shadow");
+	sbt_probe(&r, NULL, "read", "/etc/shadow");
 	CHECK_CONTAINS(r.out, "read: EACCES");
 	CHECK(!strstr(r.out, "content:"));
 	sbt_result_free(&r);
@@ -126,20 +106,20 @@ TEST(hidden_path_is_empty)
 	snprintf(secret, sizeof(secret), "%s/secret", dir);
 	/* Visible without --hide: the attempt below would find it. */
 	struct sbt_result r;
-	fs_probe(&r, NULL, "read", secret);
+	sbt_probe(&r, NULL, "read", secret);
 	CHECK_CONTAINS(r.out, "content: the secret");
 	sbt_result_free(&r);
 
 	const char *hide_dir[] = {"--hide", dir, NULL};
-	fs_probe(&r, hide_dir, "read", secret);
+	sbt_probe(&r, hide_dir, "read", secret);
 	CHECK_CONTAINS(r.out, "read: ENOENT");
 	sbt_result_free(&r);
-	fs_probe(&r, hide_dir, "list", dir);
+	sbt_probe(&r, hide_dir, "list", dir);
 	CHECK(!strstr(r.out, "entry:"));
 	sbt_result_free(&r);
 
 	const char *hide_file[] = {"--hide", secret, NULL};
-	fs_probe(&r, hide_file, "read", secret);
+	sbt_probe(&r, hide_file, "read", secret);
 	CHECK(!strstr(r.out, "the secret"));
 	sbt_result_free(&r);
 }
@@ -155,7 +135,7 @@ static void fs_expect_write_refused(const char *parent)
 	else
 		snprintf(path, sizeof(path), "%s/agentd-escape-probe-%d", parent, (int)getpid());
 	struct sbt_result r;
-	fs_probe(&r, NULL, "write", path);
+	sbt_probe(&r, NULL, "write", path);
 	if (sbt_is_root())
 		CHECK_CONTAINS(r.out, "write: EROFS");
 	else
@@ -180,7 +160,7 @@ TEST(write_to_etc_is_refused)
 TEST(write_to_root_directory_is_refused)
 {
 	struct sbt_result r;
-	fs_probe(&r, NULL, "write", "/agentd-escape-probe");
+	sbt_probe(&r, NULL, "write", "/agentd-escape-probe");
 	CHECK_CONTAINS(r.out, "write: EROFS");
 	sbt_result_free(&r);
 	struct stat st;
@@ -192,12 +172,8 @@ TEST(write_to_root_directory_is_refused)
 TEST(symlink_in_workspace_does_not_reach_the_host)
 {
 	const char *ws = sbt_workspace();
-	const char *outside = th_tempdir();
-	chmod(outside, 0755);
-	char secret[300], link[300], relative[600];
-	snprintf(secret, sizeof(secret), "%s/secret", outside);
-	th_write_file(secret, "host secret\n");
-	chmod(secret, 0644);
+	const char *secret = sbt_shared_file(sbt_shared_dir(), "secret", "host secret\n");
+	char link[300], relative[600];
 	snprintf(link, sizeof(link), "%s/absolute", ws);
 	CHECK(symlink(secret, link) == 0);
 	snprintf(relative, sizeof(relative), "../../../../../../..%s", secret);
@@ -206,47 +182,34 @@ TEST(symlink_in_workspace_does_not_reach_the_host)
 	snprintf(link, sizeof(link), "%s/shadow", ws);
 	CHECK(symlink("/etc/shadow", link) == 0);
 	const char *flags[] = {"--workspace", ws, NULL};
-	const char *links[] = {"/workspace/absolute", "/workspace/relative"};
-	for (size_t i = 0; i < 2; i++) {
-		struct sbt_result r;
-		fs_probe(&r, flags, "read", links[i]);
-		CHECK_CONTAINS(r.out, "read: ENOENT");
-		sbt_result_free(&r);
-	}
-	struct sbt_result r;
-	fs_probe(&r, flags, "read", "/workspace/shadow");
-	CHECK_CONTAINS(r.out, "read: EACCES");
-	sbt_result_free(&r);
+	const char *missing[] = {"read: ENOENT", NULL}, *denied[] = {"read: EACCES", NULL};
+	sbt_probe_expect(flags, "read", "/workspace/absolute", missing);
+	sbt_probe_expect(flags, "read", "/workspace/relative", missing);
+	sbt_probe_expect(flags, "read", "/workspace/shadow", denied);
 }
 
 TEST(chroot_escape_fails)
 {
-	const char *dir = th_tempdir();
-	char marker[300];
-	snprintf(marker, sizeof(marker), "%s/host-marker", dir);
-	th_write_file(marker, "host\n");
-	struct sbt_result r;
-	fs_probe(&r, NULL, "chroot", marker);
+	/* Readable by anyone on the host: only the sandbox's root hides it. */
+	const char *marker = sbt_shared_file(sbt_shared_dir(), "host-marker", "host\n");
 	/* A missing directory fails the path walk first: only the filter
 	 * answers EPERM there. */
-	CHECK_CONTAINS(r.out, "chroot-missing: EPERM");
-	CHECK_CONTAINS(r.out, "chroot: EPERM");
-	CHECK_CONTAINS(r.out, "marker: absent");
-	CHECK_CONTAINS(r.out, "root-dotdot: same");
-	sbt_result_free(&r);
+	const char *expect[] = {"chroot-missing: EPERM", "chroot: EPERM", "marker: absent", "root-dotdot: same", NULL};
+	sbt_probe_expect(NULL, "chroot", marker, expect);
 }
 
 TEST(mount_is_refused)
 {
-	struct sbt_result r;
-	fs_probe(&r, NULL, "mount", NULL);
-	CHECK_CONTAINS(r.out, "mount-missing: EPERM");
-	CHECK_CONTAINS(r.out, "mount: EPERM");
-	CHECK_CONTAINS(r.out, "umount: EPERM");
-	CHECK_CONTAINS(r.out, "fsopen: EPERM");
-	CHECK_CONTAINS(r.out, "open_tree: EPERM");
-	CHECK_CONTAINS(r.out, "pivot_root: EPERM");
-	sbt_result_free(&r);
+	/* A missing target fails the path walk first: only the filter answers
+	 * EPERM there; on /tmp the missing capability does too. */
+	const char *expect[] = {"mount-missing: EPERM",
+				"mount: EPERM",
+				"umount: EPERM",
+				"fsopen: EPERM",
+				"open_tree: EPERM",
+				"pivot_root: EPERM",
+				NULL};
+	sbt_probe_expect(NULL, "mount", NULL, expect);
 }
 
 /* A setuid-root copy of the probe in the workspace: nosuid, no_new_privs
@@ -278,7 +241,7 @@ TEST(setuid_binary_gains_nothing)
 TEST(dev_holds_only_the_basic_devices)
 {
 	struct sbt_result r;
-	fs_probe(&r, NULL, "list", "/dev");
+	sbt_probe(&r, NULL, "list", "/dev");
 	const char *allowed[] = {"null", "zero",  "full",   "random", "urandom", "tty",
 				 "fd",   "stdin", "stdout", "stderr", "shm"};
 	size_t entries = 0;
@@ -295,18 +258,13 @@ TEST(dev_holds_only_the_basic_devices)
 	CHECK_INT(entries, ==, sizeof(allowed) / sizeof(allowed[0]));
 	sbt_result_free(&r);
 	const char *devices[] = {"/dev/mem", "/dev/kmsg", "/dev/vda", "/dev/sda", "/dev/ptmx"};
-	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		fs_probe(&r, NULL, "read", devices[i]);
-		CHECK_CONTAINS(r.out, "read: ENOENT");
-		sbt_result_free(&r);
-	}
+	const char *missing[] = {"read: ENOENT", NULL};
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++)
+		sbt_probe_expect(NULL, "read", devices[i], missing);
 	/* The ones that are there work. */
-	fs_probe(&r, NULL, "write", "/dev/null");
-	CHECK_CONTAINS(r.out, "write: ok");
-	sbt_result_free(&r);
-	fs_probe(&r, NULL, "write", "/dev/full");
-	CHECK_CONTAINS(r.out, "write: ENOSPC");
-	sbt_result_free(&r);
+	const char *written[] = {"write: ok", NULL}, *full[] = {"write: ENOSPC", NULL};
+	sbt_probe_expect(NULL, "write", "/dev/null", written);
+	sbt_probe_expect(NULL, "write", "/dev/full", full);
 }
 
 /* --rootfs: a root of our own making, with the host's /usr bound in. */
@@ -344,14 +302,9 @@ TEST(rootfs_replaces_the_host_root)
 		}
 	}
 	flags[n] = NULL;
-	struct sbt_result r;
-	fs_probe(&r, flags, "read", "/etc/rootfs-marker");
-	CHECK_CONTAINS(r.out, "content: from the rootfs");
-	sbt_result_free(&r);
-	fs_probe(&r, flags, "read", "/etc/passwd");
-	CHECK_CONTAINS(r.out, "read: ENOENT");
-	sbt_result_free(&r);
-	fs_probe(&r, flags, "write", "/etc/rootfs-marker");
-	CHECK_CONTAINS(r.out, "write: EROFS");
-	sbt_result_free(&r);
+	const char *found[] = {"content: from the rootfs", NULL}, *missing[] = {"read: ENOENT", NULL},
+		   *refused[] = {"write: EROFS", NULL};
+	sbt_probe_expect(flags, "read", "/etc/rootfs-marker", found);
+	sbt_probe_expect(flags, "read", "/etc/passwd", missing);
+	sbt_probe_expect(flags, "write", "/etc/rootfs-marker", refused);
 }

@@ -14,52 +14,32 @@
 #include "tests/harness/harness.h"
 #include "tests/sandbox/sbtest.h"
 
-static void net_probe(struct sbt_result *r, const char *extra, const char *what, const char *a, const char *b)
+/* Attempt what (tcp or udp) at a real listener on the host's loopback:
+ * the attempt fails, and nothing reaches the listener. */
+static void net_expect_unreachable(int type, const char *what, const char *expect)
 {
-	const char *args[10];
-	size_t n = 0;
-	if (extra) {
-		args[n++] = "--net";
-		args[n++] = extra;
-	}
-	args[n++] = "--";
-	args[n++] = "/probe";
-	args[n++] = what;
-	if (a)
-		args[n++] = a;
-	if (b)
-		args[n++] = b;
-	args[n] = NULL;
-	sbt_run(r, args, 30000);
-	sbt_expect_ok(r);
+	int port;
+	int fd = sbt_listen_inet(type, &port);
+	char port_text[16];
+	snprintf(port_text, sizeof(port_text), "%d", port);
+	const char *args[] = {"--", "/probe", what, "127.0.0.1", port_text, NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
+	CHECK_CONTAINS(r.out, expect);
+	CHECK(!sbt_has_visitor(fd));
+	sbt_result_free(&r);
+	close(fd);
 }
 
 TEST(tcp_to_host_loopback_is_unreachable)
 {
-	int port;
-	int fd = sbt_listen_inet(SOCK_STREAM, &port);
-	char port_text[16];
-	snprintf(port_text, sizeof(port_text), "%d", port);
-	struct sbt_result r;
-	net_probe(&r, NULL, "tcp", "127.0.0.1", port_text);
-	CHECK_CONTAINS(r.out, "tcp: E");
-	CHECK(!sbt_has_visitor(fd));
-	sbt_result_free(&r);
-	close(fd);
+	net_expect_unreachable(SOCK_STREAM, "tcp", "tcp: E");
 }
 
 TEST(udp_to_host_loopback_is_unreachable)
 {
-	int port;
-	int fd = sbt_listen_inet(SOCK_DGRAM, &port);
-	char port_text[16];
-	snprintf(port_text, sizeof(port_text), "%d", port);
-	struct sbt_result r;
-	net_probe(&r, NULL, "udp", "127.0.0.1", port_text);
-	CHECK_CONTAINS(r.out, "udp: E");
-	CHECK(!sbt_has_visitor(fd));
-	sbt_result_free(&r);
-	close(fd);
+	net_expect_unreachable(SOCK_DGRAM, "udp", "udp: E");
 }
 
 /* The resolver is pointed at a name server the test runs on the host's
@@ -76,12 +56,8 @@ TEST(dns_does_not_reach_a_host_resolver)
 	if (!listening)
 		fprintf(stderr, "note: cannot listen on 127.0.0.1:53 (%s); checking resolution alone\n",
 			strerror(errno));
-	const char *dir = th_tempdir();
-	chmod(dir, 0755);
-	char conf[300];
-	snprintf(conf, sizeof(conf), "%s/resolv.conf", dir);
-	th_write_file(conf, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
-	chmod(conf, 0644);
+	const char *conf = sbt_shared_file(sbt_shared_dir(), "resolv.conf",
+					   "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
 	const char *args[] = {"--ro-bind", conf,      "/etc/resolv.conf",          "--",
 			      "/probe",    "resolve", "agentd-escape.example.com", NULL};
 	struct sbt_result r;
@@ -101,10 +77,8 @@ TEST(unix_socket_under_run_is_out_of_sight)
 {
 	if (!sbt_is_root()) {
 		fprintf(stderr, "note: not root, /run is not writable; checking that /run is empty instead\n");
-		const char *args[] = {"--", "/probe", "list", "/run", NULL};
 		struct sbt_result r;
-		sbt_run(&r, args, 30000);
-		sbt_expect_ok(&r);
+		sbt_probe(&r, NULL, "list", "/run");
 		CHECK(!strstr(r.out, "entry:"));
 		sbt_result_free(&r);
 		return;
@@ -141,7 +115,7 @@ TEST(abstract_unix_socket_is_unreachable)
 TEST(only_a_loopback_interface_exists)
 {
 	struct sbt_result r;
-	net_probe(&r, NULL, "interfaces", NULL, NULL);
+	sbt_probe(&r, NULL, "interfaces", NULL);
 	CHECK_CONTAINS(r.out, "interface: lo\n");
 	CHECK(strstr(r.out, "interface:") == strstr(r.out, "interface: lo\n"));
 	CHECK(!strstr(strstr(r.out, "interface: lo\n") + 1, "interface:"));
@@ -156,8 +130,10 @@ TEST(loopback_mode_is_private)
 	int fd = sbt_listen_inet(SOCK_STREAM, &port);
 	char port_text[16];
 	snprintf(port_text, sizeof(port_text), "%d", port);
+	const char *args[] = {"--net", "loopback", "--", "/probe", "tcp", "127.0.0.1", port_text, NULL};
 	struct sbt_result r;
-	net_probe(&r, "loopback", "tcp", "127.0.0.1", port_text);
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
 	CHECK_CONTAINS(r.out, "tcp: ECONNREFUSED");
 	CHECK(!sbt_has_visitor(fd));
 	sbt_result_free(&r);

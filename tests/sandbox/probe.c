@@ -51,26 +51,29 @@ static void probe_report(const char *what, long rc)
 	fflush(stdout);
 }
 
-static int probe_tcp(char **args)
+/* args[0]: an IPv4 address, args[1]: a port. */
+static struct sockaddr_in probe_inet_address(char **args)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sin;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)atoi(args[1]));
 	inet_pton(AF_INET, args[0], &sin.sin_addr);
+	return sin;
+}
+
+static int probe_tcp(char **args)
+{
+	struct sockaddr_in sin = probe_inet_address(args);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	probe_report("tcp", fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sin, sizeof(sin)));
 	return 0;
 }
 
 static int probe_udp(char **args)
 {
+	struct sockaddr_in sin = probe_inet_address(args);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in sin;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)atoi(args[1]));
-	inet_pton(AF_INET, args[0], &sin.sin_addr);
 	const char msg[] = "escaped";
 	probe_report("udp", fd < 0 ? -1 : sendto(fd, msg, sizeof(msg), 0, (struct sockaddr *)&sin, sizeof(sin)));
 	return 0;

@@ -17,13 +17,6 @@
 #include "tests/harness/harness.h"
 #include "tests/sandbox/sbtest.h"
 
-static void process_probe(struct sbt_result *r, const char *what, const char *arg)
-{
-	const char *args[] = {"--", "/probe", what, arg, NULL};
-	sbt_run(r, args, 30000);
-	sbt_expect_ok(r);
-}
-
 /* The victim runs as the sandbox's own host uid, so only the pid
  * namespace stands between them. */
 TEST(host_process_cannot_be_killed)
@@ -34,7 +27,7 @@ TEST(host_process_cannot_be_killed)
 	char pid_text[16];
 	snprintf(pid_text, sizeof(pid_text), "%d", (int)victim);
 	struct sbt_result r;
-	process_probe(&r, "kill", pid_text);
+	sbt_probe(&r, NULL, "kill", pid_text);
 	CHECK_CONTAINS(r.out, "kill: ESRCH");
 	/* kill(-1) reaches every process the caller may signal. */
 	CHECK_CONTAINS(r.out, "kill-all:");
@@ -49,7 +42,7 @@ TEST(host_processes_are_invisible)
 	pid_t victim = sbt_start_sleeper(marker);
 	CHECK(sbt_alive(victim));
 	struct sbt_result r;
-	process_probe(&r, "procs", marker);
+	sbt_probe(&r, NULL, "procs", marker);
 	CHECK_CONTAINS(r.out, "marker: absent");
 	/* init and the probe. */
 	int procs = -1;
@@ -59,11 +52,8 @@ TEST(host_processes_are_invisible)
 	CHECK_INT(procs, >=, 2);
 	CHECK_INT(procs, <=, 3);
 	sbt_result_free(&r);
-	const char *args[] = {"--", "/probe", "read", "/proc/1/cmdline", NULL};
-	sbt_run(&r, args, 30000);
-	CHECK_CONTAINS(r.out, "content: ");
-	CHECK(strstr(r.out, "agentd-sandbox"));
-	sbt_result_free(&r);
+	const char *init[] = {"content: ", "agentd-sandbox", NULL};
+	sbt_probe_expect(NULL, "read", "/proc/1/cmdline", init);
 }
 
 TEST(hostname_is_not_the_hosts)
@@ -71,7 +61,7 @@ TEST(hostname_is_not_the_hosts)
 	char host[256];
 	CHECK(gethostname(host, sizeof(host)) == 0);
 	struct sbt_result r;
-	process_probe(&r, "hostname", NULL);
+	sbt_probe(&r, NULL, "hostname", NULL);
 	CHECK_CONTAINS(r.out, "hostname: sandbox\n");
 	if (strcmp(host, "sandbox") != 0) {
 		char line[300];
@@ -93,11 +83,10 @@ TEST(host_ipc_objects_are_invisible)
 	char key_text[32];
 	snprintf(key_text, sizeof(key_text), "%d", (int)key);
 	struct sbt_result r;
-	process_probe(&r, "ipc", key_text);
+	sbt_probe(&r, NULL, "ipc", key_text);
 	shmctl(shm, IPC_RMID, NULL);
 	msgctl(msg, IPC_RMID, NULL);
-	CHECK_CONTAINS(r.out, "shmget: ENOENT");
-	CHECK_CONTAINS(r.out, "msgget: ENOENT");
+	CHECK_CONTAINS(r.out, "shmget: ENOENT\nmsgget: ENOENT\n");
 	sbt_result_free(&r);
 }
 
@@ -105,15 +94,11 @@ TEST(host_ipc_objects_are_invisible)
  * secret file) must not reach the command; nor may the result descriptor. */
 TEST(leaked_descriptor_is_not_inherited)
 {
-	const char *dir = th_tempdir();
-	char path[300];
-	snprintf(path, sizeof(path), "%s/secret", dir);
-	th_write_file(path, "secret\n");
-	int fd = open(path, O_RDONLY);
+	int fd = open(sbt_shared_file(th_tempdir(), "secret", "secret\n"), O_RDONLY);
 	CHECK(fd >= 0);
 	CHECK(dup2(fd, 77) == 77);
 	struct sbt_result r;
-	process_probe(&r, "fds", NULL);
+	sbt_probe(&r, NULL, "fds", NULL);
 	close(77);
 	close(fd);
 	CHECK(!strstr(r.out, "fd: 77"));
@@ -155,7 +140,7 @@ TEST(environment_is_clean)
 TEST(command_runs_as_an_unprivileged_mapped_user)
 {
 	struct sbt_result r;
-	process_probe(&r, "ids", NULL);
+	sbt_probe(&r, NULL, "ids", NULL);
 	char expect[64];
 	snprintf(expect, sizeof(expect), "uid: %u\neuid: %u\n", sbt_sandbox_uid(), sbt_sandbox_uid());
 	CHECK_CONTAINS(r.out, expect);
@@ -163,7 +148,7 @@ TEST(command_runs_as_an_unprivileged_mapped_user)
 	if (sbt_is_root())
 		CHECK_CONTAINS(r.out, "groups:\n");
 	sbt_result_free(&r);
-	process_probe(&r, "read", "/proc/self/uid_map");
+	sbt_probe(&r, NULL, "read", "/proc/self/uid_map");
 	snprintf(expect, sizeof(expect), "%u", sbt_sandbox_uid());
 	CHECK_CONTAINS(r.out, expect);
 	CHECK(!strstr(r.out, " 0 "));
@@ -211,7 +196,7 @@ TEST(background_processes_end_with_the_command)
 {
 	const char *marker = sbt_marker();
 	struct sbt_result r;
-	process_probe(&r, "background", marker);
+	sbt_probe(&r, NULL, "background", marker);
 	CHECK_CONTAINS(r.out, "left behind");
 	CHECK(sbt_wait_marker_gone(marker, 5000));
 	sbt_result_free(&r);

@@ -24,6 +24,7 @@
 
 #define SBT_MAX_ARGS 96
 #define SBT_MAX_SLEEPERS 16
+#define SBT_MAX_PATHS 32
 
 static pid_t sbt_sleepers[SBT_MAX_SLEEPERS];
 static size_t sbt_sleeper_count;
@@ -211,6 +212,66 @@ void sbt_expect_ok(const struct sbt_result *r)
 	if (r->status != 0 || !r->has_json || r->json.exit_code != 0)
 		th_fail(__FILE__, __LINE__, "the command failed (status %d, error \"%s\")\nstdout:\n%s\nstderr:\n%s",
 			r->status, r->json.error, r->out, r->err);
+}
+
+void sbt_probe(struct sbt_result *r, const char *const *flags, const char *what, const char *arg)
+{
+	const char *args[SBT_MAX_ARGS];
+	size_t n = 0;
+	for (size_t i = 0; flags && flags[i]; i++) {
+		if (n + 5 >= SBT_MAX_ARGS)
+			th_fail(__FILE__, __LINE__, "too many flags");
+		args[n++] = flags[i];
+	}
+	args[n++] = "--";
+	args[n++] = "/probe";
+	args[n++] = what;
+	if (arg)
+		args[n++] = arg;
+	args[n] = NULL;
+	sbt_run(r, args, 30000);
+	sbt_expect_ok(r);
+}
+
+void sbt_probe_expect(const char *const *flags, const char *what, const char *arg, const char *const *expect)
+{
+	struct sbt_result r;
+	sbt_probe(&r, flags, what, arg);
+	for (size_t i = 0; expect[i]; i++) {
+		if (!strstr(r.out, expect[i]))
+			th_fail(__FILE__, __LINE__, "probe %s: expected \"%s\" in its output:\n%s", what, expect[i],
+				r.out);
+	}
+	sbt_result_free(&r);
+}
+
+const char *sbt_shared_dir(void)
+{
+	const char *dir = th_tempdir();
+	chmod(dir, 0755);
+	return dir;
+}
+
+static char *sbt_paths[SBT_MAX_PATHS];
+static size_t sbt_path_count;
+
+static void sbt_free_paths(void)
+{
+	for (size_t i = 0; i < sbt_path_count; i++)
+		free(sbt_paths[i]);
+}
+
+const char *sbt_shared_file(const char *dir, const char *name, const char *text)
+{
+	if (sbt_path_count == SBT_MAX_PATHS)
+		th_fail(__FILE__, __LINE__, "too many files");
+	if (sbt_path_count == 0)
+		atexit(sbt_free_paths);
+	char *path = xasprintf("%s/%s", dir, name);
+	th_write_file(path, text);
+	chmod(path, 0644);
+	sbt_paths[sbt_path_count++] = path;
+	return path;
 }
 
 int sbt_listen_inet(int type, int *port)

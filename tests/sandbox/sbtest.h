@@ -45,6 +45,18 @@ void sbt_run_plain(struct sbt_result *r, const char *const *args, long timeout_m
 void sbt_result_free(struct sbt_result *r);
 /* Fails the test unless the run ended with the command's exit 0. */
 void sbt_expect_ok(const struct sbt_result *r);
+/* Runs "/probe WHAT [ARG]" with flags (NULL-terminated, may be NULL)
+ * before "--", and expects it to finish with exit 0. */
+void sbt_probe(struct sbt_result *r, const char *const *flags, const char *what, const char *arg);
+/* The same, then checks that its output holds every line of expect
+ * (NULL-terminated). */
+void sbt_probe_expect(const char *const *flags, const char *what, const char *arg, const char *const *expect);
+
+/* A temporary directory (removed after the test) everyone may read. */
+const char *sbt_shared_dir(void);
+/* Writes text to dir/name, readable by everyone; returns the path (owned
+ * by the helpers until the test ends). */
+const char *sbt_shared_file(const char *dir, const char *name, const char *text);
 
 /* A TCP or UDP socket bound to 127.0.0.1 on an ephemeral port (TCP
  * listening); the port goes to *port. */

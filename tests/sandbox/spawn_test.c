@@ -107,6 +107,22 @@ static void spawn_finish(uv_loop_t *loop, struct spawn_run *run)
 	CHECK(uv_loop_close(loop) == 0);
 }
 
+/* Starts the probe's spinner (marker in its command line) with the given
+ * timeout, and runs the loop until it says it spins. */
+static void spawn_spinner(uv_loop_t *loop, struct spawn_run *run, const char *marker, uint64_t timeout_ms)
+{
+	uv_loop_init(loop);
+	struct sandbox_config cfg;
+	sandbox_config_init(&cfg);
+	const char *argv[] = {"/probe", "spin", marker, NULL};
+	cfg.argv = argv;
+	cfg.timeout_ms = timeout_ms;
+	struct sandbox_mount mounts[1];
+	spawn_start(loop, &cfg, mounts, 0, false, run);
+	while (!run->out.data || !strstr(run->out.data, "spinning"))
+		uv_run(loop, UV_RUN_ONCE);
+}
+
 TEST(spawn_runs_a_command_and_reports_its_result)
 {
 	uv_loop_t loop;
@@ -162,18 +178,9 @@ static void spawn_kill_cb(uv_timer_t *timer)
 TEST(spawn_kill_stops_the_whole_sandbox)
 {
 	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct sandbox_config cfg;
-	sandbox_config_init(&cfg);
-	const char *marker = sbt_marker();
-	const char *argv[] = {"/probe", "spin", marker, NULL};
-	cfg.argv = argv;
-	struct sandbox_mount mounts[1];
 	struct spawn_run run;
-	spawn_start(&loop, &cfg, mounts, 0, false, &run);
-	/* Kill once the spinner is running (it says so). */
-	while (!run.out.data || !strstr(run.out.data, "spinning"))
-		uv_run(&loop, UV_RUN_ONCE);
+	const char *marker = sbt_marker();
+	spawn_spinner(&loop, &run, marker, 0);
 	uv_timer_t timer;
 	uv_timer_init(&loop, &timer);
 	timer.data = &run;
@@ -192,16 +199,9 @@ TEST(spawn_kill_stops_the_whole_sandbox)
 TEST(spawn_timeout_is_reported)
 {
 	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct sandbox_config cfg;
-	sandbox_config_init(&cfg);
-	const char *marker = sbt_marker();
-	const char *argv[] = {"/probe", "spin", marker, NULL};
-	cfg.argv = argv;
-	cfg.timeout_ms = 1000;
-	struct sandbox_mount mounts[1];
 	struct spawn_run run;
-	spawn_start(&loop, &cfg, mounts, 0, false, &run);
+	const char *marker = sbt_marker();
+	spawn_spinner(&loop, &run, marker, 1000);
 	spawn_wait(&loop, &run, 30000);
 	CHECK(run.result.timed_out);
 	CHECK_INT(run.result.status, ==, SANDBOX_EXIT_TIMEOUT);
@@ -215,17 +215,9 @@ TEST(spawn_timeout_is_reported)
 TEST(spawn_free_while_running_leaves_nothing)
 {
 	uv_loop_t loop;
-	uv_loop_init(&loop);
-	struct sandbox_config cfg;
-	sandbox_config_init(&cfg);
-	const char *marker = sbt_marker();
-	const char *argv[] = {"/probe", "spin", marker, NULL};
-	cfg.argv = argv;
-	struct sandbox_mount mounts[1];
 	struct spawn_run run;
-	spawn_start(&loop, &cfg, mounts, 0, false, &run);
-	while (!run.out.data || !strstr(run.out.data, "spinning"))
-		uv_run(&loop, UV_RUN_ONCE);
+	const char *marker = sbt_marker();
+	spawn_spinner(&loop, &run, marker, 0);
 	pid_t pid = sandbox_pid(run.sb);
 	spawn_finish(&loop, &run);
 	CHECK(!run.exited);
