@@ -1,10 +1,6 @@
-/* Memory and pids limits through cgroups, v1 (one hierarchy per
- * controller) or v2 (the unified hierarchy). Each sandbox gets
- * "agentd/sb-PID" below the supervisor's own cgroup, so that whatever limit
- * the host put on the caller still applies; it is removed after the run,
- * and ones left behind by a supervisor that was killed are removed by the
- * next one. A limit the host does not let us set is reported, never
- * silently skipped. */
+/* Memory and pids limits through cgroups v1 or v2, one "agentd/sb-PID"
+ * per sandbox below the caller's own cgroup (so the host's limits on the
+ * caller still apply); what cannot be set is reported, never skipped. */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -193,7 +189,7 @@ static int cgroup_read_number(const char *dir, const char *file, const char *key
 }
 
 /* Removes sandbox cgroups whose supervisor is gone (SIGKILLed before it
- * could clean up). Busy or foreign ones stay. */
+ * could remove its own after the run). Busy or foreign ones stay. */
 static void cgroup_collect_garbage(const char *parent)
 {
 	DIR *dir = opendir(parent);

@@ -1,12 +1,6 @@
-/* The command's last steps before exec, in the child of init: its stdio,
- * default signals, a session of its own (no controlling terminal to push
- * input into), no privileges, rlimits, a clean environment, no stray file
- * descriptor, the seccomp filter. A failure here is reported over the
- * error pipe, never as the command's status.
- *
- * This process shares init's memory until it execs (init is suspended
- * meanwhile: CLONE_VM | CLONE_VFORK), which spares copying init's pages;
- * it changes nothing init relies on (no globals, environ included). */
+/* The command's last steps before exec: stdio, default signals, its own
+ * session, no privileges, rlimits, a clean environment, only fds 0-2, the
+ * seccomp filter. Failures go over the error pipe. */
 #include "sandbox/internal.h"
 
 #include <errno.h>
@@ -77,6 +71,9 @@ static int command_execvpe(const char *file, char *const *argv, char *const *env
 	return err;
 }
 
+/* This process shares init's memory until it execs (init is suspended
+ * meanwhile: CLONE_VM | CLONE_VFORK), which spares copying init's pages;
+ * it changes nothing init relies on (no globals, environ included). */
 void command_exec(const struct sandbox_run *run, const struct policy_program *filter)
 {
 	int efd = run->err_fd;

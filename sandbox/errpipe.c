@@ -1,7 +1,6 @@
-/* The error pipe: init and the command report a failed set-up step (or a
- * failed exec) to the supervisor, so that "the sandbox could not start" is
- * never mistaken for the command's own exit status. EOF without a report
- * means the command was executed. */
+/* The error pipe: init and the command report a failed set-up step or exec
+ * to the supervisor, never to be mistaken for the command's exit status.
+ * EOF without a report means the command was executed. */
 #include "sandbox/internal.h"
 
 #include <errno.h>

@@ -1,7 +1,6 @@
-/* Who the sandbox runs as. The user namespace maps exactly one uid and one
- * gid, the command's, to themselves on the host: never host root, so host
- * root's files stay out of reach through any read-only bind. The command
- * then holds no capability in any namespace. */
+/* Who the sandbox runs as: exactly one uid and gid mapped, the command's,
+ * to themselves on the host (never host root, whose files would then be
+ * readable through any read-only bind), and no capability in any set. */
 #include "sandbox/internal.h"
 
 #include <errno.h>

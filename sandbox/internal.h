@@ -1,7 +1,6 @@
-/* Internals of the agentd-sandbox executable. Three processes take part:
- * the supervisor (stays on the host: uid maps, cgroups, timeout, output),
- * the namespace init (pid 1 inside: builds the root, reaps, reports the
- * command's status) and the command (drops everything, then execs). */
+/* Internals of agentd-sandbox: the supervisor (on the host), the namespace
+ * init (pid 1 inside: builds the root, reaps, reports) and the command
+ * (drops everything, then execs). */
 #ifndef AGENTD_SANDBOX_INTERNAL_H
 #define AGENTD_SANDBOX_INTERNAL_H
 

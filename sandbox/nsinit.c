@@ -1,8 +1,6 @@
-/* Pid 1 of the sandbox: waits for the supervisor to map its ids, sets up
- * the namespaces' contents (cgroup namespace, hostname, loopback, the file
- * system), starts the command, reaps whatever is orphaned inside, and when
- * the command exits reports its status and exits, which makes the kernel
- * kill everything else in the pid namespace. */
+/* Pid 1 of the sandbox: sets up the namespaces' contents, starts the
+ * command, reaps orphans, and when the command exits kills what is left,
+ * reports the command's status and exits. */
 #include "sandbox/internal.h"
 
 #include <errno.h>

@@ -1,9 +1,6 @@
-/* The seccomp policy (libseccomp): everything is allowed except the kernel
- * surfaces an agent never needs, which fail with EPERM (ENOSYS where
- * callers probe and fall back); system calls of any other ABI (i386's
- * int $0x80, x32) fail with ENOSYS. POLICY.md gives each rule's reason.
- * The supervisor compiles it while init builds the sandbox; the command
- * installs the program right before exec. */
+/* The seccomp policy (libseccomp), a deny list whose every rule POLICY.md
+ * explains: compiled by the supervisor while init builds the sandbox,
+ * installed by the command right before exec. */
 #include "sandbox/internal.h"
 
 #include <errno.h>

@@ -1,15 +1,6 @@
-/* The sandbox's file system, built by init in its own mount namespace: a
- * tmpfs root holding read-only binds of the root file system's top-level
- * entries (masked ones replaced by empty directories), /workspace, /tmp,
- * a minimal /dev and a fresh /proc; then pivot_root into it, the caller's
- * binds and tmpfs, the hidden paths, and the root made read-only.
- *
- * Every host path is opened before anything is mounted over it, and binds
- * come from those descriptors ("/proc/self/fd/N", or a detached copy of the
- * mount tree made with open_tree for what is attached after the pivot), so
- * what a host path means is decided once, in the host's view. Paths inside
- * are resolved after the pivot, so that their symlinks lead where they
- * lead inside. */
+/* The sandbox's file system: a tmpfs root of read-only binds of the root's
+ * top level, /workspace, /tmp, a minimal /dev and a fresh /proc, entered
+ * with pivot_root, then the caller's mounts and the masks. */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -406,6 +397,13 @@ static void rootfs_apply_mounts(const struct sandbox_run *run, const struct root
 	}
 }
 
+/* Every host path is opened before anything is mounted over it, and binds
+ * come from those descriptors ("/proc/self/fd/N", or a detached copy of the
+ * mount tree made with open_tree for what is attached after the pivot), so
+ * what a host path means is decided once, in the host's view. Paths inside
+ * are resolved after the pivot, so that their symlinks lead where they
+ * lead inside. Masked top-level directories become empty directories of
+ * the root tmpfs, which is read-only in the end. */
 void rootfs_enter(const struct sandbox_run *run)
 {
 	int efd = run->err_fd;

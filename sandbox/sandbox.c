@@ -1,8 +1,6 @@
-/* The sandbox library: starts agentd-sandbox as a child process with
- * uv_spawn (so namespaces, mounts and seccomp are set up in that fresh
- * process, never in the caller's), hands the caller the command's pipes,
- * reads the JSON result from a dedicated socket (--json-fd 3), and kills
- * it on request or when it outlives its own timeout. */
+/* The sandbox library: starts agentd-sandbox with uv_spawn (namespaces are
+ * set up in that fresh process, never the caller's), hands out the
+ * command's pipes, reads the JSON result from fd 3, kills on request. */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>

@@ -1,10 +1,6 @@
-/* The supervisor: agentd-sandbox's own process, which stays on the host.
- * It makes the cgroups, clones init into new user, mount, pid, network,
- * IPC and UTS namespaces, writes init's uid and gid maps, then watches:
- * the error pipe (set-up failures), the status pipe (the command's wait
- * status), the output pipes (capped), the wall-clock deadline, and signals
- * (SIGTERM, or its parent's death, stops everything). Killing init kills
- * the whole pid namespace. At the end it reports and cleans up. */
+/* The supervisor, agentd-sandbox's own process on the host: cgroups, the
+ * clone into new namespaces, uid maps, then the deadline, output caps and
+ * signals until init is gone; at the end, the report and the clean-up. */
 #include "sandbox/internal.h"
 
 #include <errno.h>
@@ -255,8 +251,11 @@ static void supervisor_on_status_pipe(struct supervisor *s)
 	supervisor_close(&s->status_pipe[0]);
 }
 
-/* Waits until init is reaped and every pipe is at EOF. Init's death takes
- * the rest of the sandbox with it, so the pipes follow at once. */
+/* Watches the error pipe (set-up failures), the status pipe (the
+ * command's wait status), the output pipes, the deadline and signals
+ * (SIGTERM, which the parent's death also sends, stops everything) until
+ * init is reaped and every pipe is at EOF. Init's death takes the rest of
+ * the sandbox with it, so the pipes follow at once. */
 static void supervisor_wait(struct supervisor *s)
 {
 	int lifeline = s->opts->json_fd_explicit ? s->opts->json_fd : -1;
@@ -460,7 +459,9 @@ int supervisor_run(const struct options *opts, const struct policy *policy)
 		goto out;
 	}
 	supervisor_start(&s);
-	supervisor_wait(&s);
+	/* Without init (the clone failed) there is nothing to wait for. */
+	if (s.init_pid > 0)
+		supervisor_wait(&s);
 out:
 	/* Reap init if the loop never did (an early failure). */
 	if (s.init_pid > 0) {

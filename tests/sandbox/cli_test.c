@@ -1,7 +1,6 @@
-/* agentd-sandbox as a person uses it: flags and their errors (exit 2),
- * --help, set-up failures (125, naming the step) kept apart from the
- * command's own status, --json, policy files, an unprivileged caller, and
- * real work (a C build, git, python3, make) going through unharmed. */
+/* agentd-sandbox as a person uses it: flag errors (2), --help, set-up
+ * failures (125) kept apart from the command's status, --json, policy
+ * files, an unprivileged caller, and real builds going through unharmed. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

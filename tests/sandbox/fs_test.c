@@ -1,7 +1,6 @@
-/* Escape attempts through the file system: secrets of the host (/root,
- * /etc/shadow, hidden paths), writes to the read-only root, symlinks
- * planted in the workspace, chroot tricks, mounting, setuid binaries, and
- * what /dev, /proc and --rootfs show. */
+/* Escape attempts through the file system: the host's secrets, writes to
+ * the read-only root, planted symlinks, chroot tricks, mount, setuid, and
+ * what /dev and --rootfs show. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,6 @@
-/* sandbox-probe: what an agent's command might try from inside the
- * sandbox, one attempt per subcommand. Each prints "what: ok" or "what:
- * ERRNO_NAME" lines (and facts it saw) for the tests to judge, and exits 0
- * once it has tried. Built without sanitizers: it runs inside. */
+/* sandbox-probe: one escape attempt per subcommand, made from inside the
+ * sandbox; prints "what: ok" or "what: ERRNO_NAME" lines for the tests to
+ * judge. Built without sanitizers: it runs inside. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>

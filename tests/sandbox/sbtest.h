@@ -1,7 +1,6 @@
-/* Helpers for the sandbox tests: run agentd-sandbox the way an agent's
- * command is run (with sandbox-probe bound at /probe and the JSON result
- * on descriptor 3), workspaces owned by the sandbox's user, and host-side
- * listeners and processes for escape attempts to aim at. */
+/* Helpers for the sandbox tests: runs of agentd-sandbox as an agent's
+ * command is run (sandbox-probe at /probe, the JSON result on fd 3), and
+ * real host-side targets (listeners, processes, files) to aim at. */
 #ifndef AGENTD_TESTS_SANDBOX_SBTEST_H
 #define AGENTD_TESTS_SANDBOX_SBTEST_H
 
