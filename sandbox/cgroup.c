@@ -111,45 +111,59 @@ static bool cgroup_find_own(const char *controller, char *path, size_t pathlen)
 	return found;
 }
 
-/* The directory of the caller's own cgroup for controller: v1 first (a
- * hybrid host keeps its controllers there), then v2 when the unified
- * hierarchy offers the controller. Returns the version, or 0. */
-static int cgroup_locate(const char *controller, char *dir, size_t dirlen, char *why, size_t whylen)
+/* dir = the mount point plus own's place below the mount's root (a mount
+ * of a subtree, a container's, shows own below its root). */
+static void cgroup_join(const char *mnt, const char *root, const char *own, char *dir, size_t dirlen)
 {
-	char mnt[1024], root[1024], own[1024];
-	if (cgroup_find_mount(controller, mnt, sizeof(mnt), root, sizeof(root))) {
-		if (!cgroup_find_own(controller, own, sizeof(own))) {
-			snprintf(why, whylen, "no %s cgroup in /proc/self/cgroup", controller);
-			return 0;
-		}
-		/* A mount of a subtree (a container's) shows own below its root. */
-		size_t rootlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
-		const char *rel = strncmp(own, root, rootlen) == 0 ? own + rootlen : own;
-		snprintf(dir, dirlen, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
-		return 1;
+	size_t rootlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
+	const char *rel = strncmp(own, root, rootlen) == 0 ? own + rootlen : own;
+	snprintf(dir, dirlen, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
+}
+
+/* True when the v2 cgroup dir offers controller to its children's parent. */
+static bool cgroup_v2_offers(const char *dir, const char *controller)
+{
+	char path[1200], controllers[512] = "";
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		if (!fgets(controllers, sizeof(controllers), f))
+			controllers[0] = '\0';
+		fclose(f);
 	}
-	if (cgroup_find_mount(NULL, mnt, sizeof(mnt), root, sizeof(root)) && cgroup_find_own(NULL, own, sizeof(own))) {
-		size_t rootlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
-		const char *rel = strncmp(own, root, rootlen) == 0 ? own + rootlen : own;
-		snprintf(dir, dirlen, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
-		char path[1200], controllers[512] = "";
-		snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			if (!fgets(controllers, sizeof(controllers), f))
-				controllers[0] = '\0';
-			fclose(f);
-		}
-		for (char *save = NULL, *tok = strtok_r(controllers, " \n", &save); tok;
-		     tok = strtok_r(NULL, " \n", &save)) {
-			if (strcmp(tok, controller) == 0)
-				return 2;
-		}
-		snprintf(why, whylen, "the %s controller is not available in %s", controller, dir);
+	for (char *save = NULL, *tok = strtok_r(controllers, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		if (strcmp(tok, controller) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Where controller's cgroups live: v1 first (a hybrid host keeps its
+ * controllers there), then v2 when the unified hierarchy offers it. Fills
+ * own (the caller's cgroup) and top (the hierarchy's root as mounted).
+ * Returns the version, or 0 with the reason. */
+static int cgroup_locate(const char *controller, char *own_dir, char *top_dir, size_t dirlen, char *why, size_t whylen)
+{
+	char root[1024], own[1024];
+	int version = 0;
+	if (cgroup_find_mount(controller, top_dir, dirlen, root, sizeof(root)))
+		version = 1;
+	else if (cgroup_find_mount(NULL, top_dir, dirlen, root, sizeof(root)))
+		version = 2;
+	if (!version) {
+		snprintf(why, whylen, "no cgroup hierarchy has the %s controller", controller);
 		return 0;
 	}
-	snprintf(why, whylen, "no cgroup hierarchy has the %s controller", controller);
-	return 0;
+	if (!cgroup_find_own(version == 1 ? controller : NULL, own, sizeof(own))) {
+		snprintf(why, whylen, "no %s cgroup in /proc/self/cgroup", controller);
+		return 0;
+	}
+	cgroup_join(top_dir, root, own, own_dir, dirlen);
+	if (version == 2 && !cgroup_v2_offers(top_dir, controller)) {
+		snprintf(why, whylen, "the %s controller is not available in %s", controller, top_dir);
+		return 0;
+	}
+	return version;
 }
 
 static int cgroup_write(const char *dir, const char *file, const char *value)
@@ -255,16 +269,38 @@ static void cgroup_note(char *note, size_t notelen, const char *limit, const cha
 }
 
 /* Sets up one controller; returns its version, or 0 with the reason.
- * in_use is a directory another controller already uses (v2 shares one). */
+ * in_use is the directory the other controller uses ("" if none). */
 static int cgroup_setup(const char *controller, char *dir, size_t dirlen, uint64_t limit, const char *in_use, char *why,
 			size_t whylen)
 {
-	char base[1024];
-	int version = cgroup_locate(controller, base, sizeof(base), why, whylen);
+	char own[1024], top[1024];
+	int version = cgroup_locate(controller, own, top, sizeof(own), why, whylen);
 	if (version == 0)
 		return 0;
-	if (cgroup_make(base, version, controller, dir, dirlen, why, whylen) < 0)
-		return 0;
+	/* A process is in one v2 cgroup only: the second controller goes
+	 * where the first went ("BASE/agentd/sb-PID"). */
+	if (version == 2 && in_use[0]) {
+		char base[1024];
+		snprintf(base, sizeof(base), "%s", in_use);
+		for (int up = 0; up < 2; up++) {
+			char *slash = strrchr(base, '/');
+			if (slash)
+				*slash = '\0';
+		}
+		snprintf(own, sizeof(own), "%s", base);
+		snprintf(top, sizeof(top), "%s", base);
+	}
+	/* Below the caller's own cgroup first; failing that (cgroup v2 will
+	 * not enable a controller below a cgroup that holds processes), at
+	 * the top of the hierarchy, which root may always use. */
+	if (cgroup_make(own, version, controller, dir, dirlen, why, whylen) < 0) {
+		char first[512];
+		snprintf(first, sizeof(first), "%s", why);
+		if (strcmp(own, top) == 0 || cgroup_make(top, version, controller, dir, dirlen, why, whylen) < 0) {
+			snprintf(why, whylen, "%s", first);
+			return 0;
+		}
+	}
 	char value[32];
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)limit);
 	const char *file = strcmp(controller, "pids") == 0 ? "pids.max"

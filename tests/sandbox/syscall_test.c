@@ -1,7 +1,6 @@
 /* Escape attempts through the kernel's interfaces, each refused by the
  * seccomp filter; the last test shows that they do get through with
  * --seccomp off, so that the others pass for the right reason. */
-#define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -133,7 +132,13 @@ TEST(without_the_filter_the_probes_get_through)
 		{"personality", "personality-set: ok"}, {"tiocsti", "tiocsti-pipe: ENOTTY"},
 	};
 	const char *off[] = {"--seccomp", "off", NULL};
+	/* Above 2 (Debian's default is 3), the kernel refuses perf itself. */
+	char *paranoid = th_read_file("/proc/sys/kernel/perf_event_paranoid");
+	bool perf_open = paranoid && atoi(paranoid) <= 2;
+	free(paranoid);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i].what, "perf") == 0 && !perf_open)
+			continue;
 		const char *expect[] = {cases[i].expect, NULL};
 		sbt_probe_expect(off, cases[i].what, NULL, expect);
 	}
