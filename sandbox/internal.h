@@ -32,7 +32,7 @@ struct options {
 /* Parses argv into opts. Returns 0 or -EINVAL with a message naming the
  * flag in err. */
 int options_parse(struct options *opts, int argc, char **argv, char *err, size_t errlen);
-/* The --help text. */
+/* The --help text (a static string). */
 const char *options_usage(void);
 
 /* ---- policy.c: the seccomp filter ---- */
@@ -50,8 +50,9 @@ struct policy {
 	size_t rule_count;         /* entries in rules */
 };
 
-/* Builds the policy --seccomp asks for; *out is NULL for "off". Returns 0
- * or -EINVAL/-errno with a message (file name and line) in err. */
+/* Builds the policy --seccomp asks for into *out, which the caller frees
+ * with policy_free (NULL for "off"). Returns 0 or -EINVAL/-errno with a
+ * message (file name and line) in err. */
 int policy_new(const struct sandbox_config *cfg, struct policy **out, char *err, size_t errlen);
 void policy_free(struct policy *policy);
 /* Compiles the filter and writes the BPF program (struct sock_filter

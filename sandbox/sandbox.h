@@ -116,7 +116,7 @@ int sandbox_config_check(const struct sandbox_config *cfg, char *err, size_t err
 char **sandbox_config_argv(const struct sandbox_config *cfg, const char *executable, int json_fd);
 void sandbox_config_argv_free(char **argv);
 
-/* Names of the limit bits, e.g. "memory". */
+/* Names of the limit bits, e.g. "memory" (static strings). */
 const char *sandbox_limit_name(enum sandbox_limit limit);
 /* Empties a result: no exit code, no signal, unknown peak memory. */
 void sandbox_result_init(struct sandbox_result *res);
@@ -130,7 +130,9 @@ typedef struct sandbox sandbox;
 
 /* Called once, on the loop thread, after agentd-sandbox has exited and its
  * result has been read. The command's stdout and stderr may still hold
- * unread bytes: read them until EOF. result is borrowed for the call. */
+ * unread bytes: read them until EOF (and read them all along: a command
+ * whose pipes are full waits). result is borrowed for the call; sb may be
+ * freed in it. */
 typedef void (*sandbox_exit_fn)(sandbox *sb, const struct sandbox_result *result, void *arg);
 
 struct sandbox_spawn_options {
@@ -140,9 +142,10 @@ struct sandbox_spawn_options {
 };
 
 /* Starts agentd-sandbox with cfg as a child of the loop's process and
- * returns at once. *out is owned by the caller, who releases it with
- * sandbox_free (after on_exit, or before, which kills the sandbox). opts may
- * be NULL. Returns 0, or a negative errno with a reason in err. */
+ * returns at once. cfg is only read during the call. *out is owned by the
+ * caller, who releases it with sandbox_free (after on_exit, or before,
+ * which kills the sandbox). opts may be NULL. Returns 0, or a negative
+ * errno with a reason in err. */
 int sandbox_spawn(uv_loop_t *loop, const struct sandbox_config *cfg, const struct sandbox_spawn_options *opts,
 		  sandbox_exit_fn on_exit, void *arg, sandbox **out, char *err, size_t errlen);
 /* The command's streams, owned by the sandbox (never uv_close them): read
