@@ -144,6 +144,10 @@ void nsinit_main(const struct sandbox_run *run)
 	if (run->stderr_fd >= 0)
 		close(run->stderr_fd);
 	nsinit_detach_stdio();
+	/* Nor any other descriptor but the one it reports on. */
+	if (run->status_fd > 3)
+		close_range(3, (unsigned)run->status_fd - 1, 0);
+	close_range((unsigned)run->status_fd + 1, ~0U, 0);
 
 	int32_t status = 0;
 	bool have_status = false;
