@@ -81,47 +81,44 @@ TEST(setup_failure_is_125_and_names_the_step)
 	sbt_result_free(&r);
 }
 
+/* Runs a shell command (or argv[0] alone when script is NULL) and checks
+ * how it ended: status, exit code, signal, and the error ("" for none). */
+static void cli_expect_end(const char *command, const char *script, int status, int exit_code, int sig,
+			   const char *error)
+{
+	const char *args[] = {"--", command, "-c", script, NULL};
+	if (!script)
+		args[2] = NULL;
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	CHECK_INT(r.status, ==, status);
+	CHECK(r.has_json);
+	CHECK(!r.json.setup_failed);
+	CHECK_INT(r.json.exit_code, ==, exit_code);
+	CHECK_INT(r.json.signal, ==, sig);
+	if (*error)
+		CHECK_CONTAINS(r.json.error, error);
+	else
+		CHECK_STR(r.json.error, "");
+	sbt_result_free(&r);
+}
+
 /* A command that itself exits 125 is not a set-up failure. */
 TEST(command_status_is_never_taken_for_a_setup_failure)
 {
-	const char *args[] = {"--", "/bin/sh", "-c", "exit 125", NULL};
-	struct sbt_result r;
-	sbt_run(&r, args, 30000);
-	CHECK_INT(r.status, ==, 125);
-	CHECK(r.has_json);
-	CHECK(!r.json.setup_failed);
-	CHECK_INT(r.json.exit_code, ==, 125);
-	CHECK_STR(r.json.error, "");
-	sbt_result_free(&r);
+	cli_expect_end("/bin/sh", "exit 125", 125, 125, 0, "");
 }
 
 TEST(missing_command_is_127)
 {
-	const char *args[] = {"--", "/nonexistent-agentd-command", NULL};
-	struct sbt_result r;
-	sbt_run(&r, args, 30000);
-	CHECK_INT(r.status, ==, SANDBOX_EXIT_NOTFOUND);
-	CHECK(r.has_json);
-	CHECK(!r.json.setup_failed);
-	CHECK_CONTAINS(r.json.error, "exec /nonexistent-agentd-command: No such file or directory");
-	sbt_result_free(&r);
+	cli_expect_end("/nonexistent-agentd-command", NULL, SANDBOX_EXIT_NOTFOUND, SANDBOX_EXIT_NOTFOUND, 0,
+		       "exec /nonexistent-agentd-command: No such file or directory");
 }
 
 TEST(exit_code_and_signal_are_reported)
 {
-	const char *exit_args[] = {"--", "/bin/sh", "-c", "exit 7", NULL};
-	struct sbt_result r;
-	sbt_run(&r, exit_args, 30000);
-	CHECK_INT(r.status, ==, 7);
-	CHECK_INT(r.json.exit_code, ==, 7);
-	CHECK_INT(r.json.signal, ==, 0);
-	sbt_result_free(&r);
-	const char *signal_args[] = {"--", "/bin/sh", "-c", "kill -TERM $$", NULL};
-	sbt_run(&r, signal_args, 30000);
-	CHECK_INT(r.status, ==, 128 + 15);
-	CHECK_INT(r.json.exit_code, ==, -1);
-	CHECK_INT(r.json.signal, ==, 15);
-	sbt_result_free(&r);
+	cli_expect_end("/bin/sh", "exit 7", 7, 7, 0, "");
+	cli_expect_end("/bin/sh", "kill -TERM $$", 128 + 15, -1, 15, "");
 }
 
 /* --json alone: one JSON object, the last line of stderr. */
