@@ -8,9 +8,10 @@
 set -eu
 
 packages="build-essential pkg-config meson ninja-build git ca-certificates
-libuv1-dev libcjson-dev libsqlite3-dev libssl-dev libseccomp-dev node-llhttp"
+libuv1-dev libcjson-dev libsqlite3-dev libssl-dev libseccomp-dev node-llhttp
+python3"
 if [ "${1:-}" = "--bench" ]; then
-	packages="$packages wrk nginx-light curl"
+	packages="$packages wrk nginx-light curl bubblewrap"
 fi
 
 missing=""

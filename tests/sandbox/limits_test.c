@@ -1,0 +1,157 @@
+/* Resource attacks: a fork bomb, a memory hog, an infinite loop with
+ * escaping children, an output flood, huge files in /tmp and in the
+ * workspace, CPU burning. Each is contained and reported. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/harness/harness.h"
+#include "tests/sandbox/sbtest.h"
+
+/* The first number after "key: " in text, or -1. */
+static long long limits_number_after(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	return p ? atoll(p + strlen(key)) : -1;
+}
+
+TEST(fork_bomb_is_contained)
+{
+	const char *args[] = {"--pids", "64", "--timeout", "30s", "--", "/probe", "forkbomb", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 40000);
+	sbt_expect_ok(&r);
+	long long forks = limits_number_after(r.out, "forks: ");
+	CHECK_INT(forks, >=, 1);
+	CHECK_INT(forks, <, 64);
+	CHECK_CONTAINS(r.out, "stopped: EAGAIN");
+	CHECK(!r.json.timed_out);
+	sbt_result_free(&r);
+	/* The host can still fork. */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+}
+
+/* Killed by the memory cgroup and reported as such; where no cgroup can be
+ * made (unprivileged), the limit is reported as not enforced instead. As
+ * root on a host with a cgroup v1 memory hierarchy, it must hold. */
+TEST(memory_hog_is_killed_or_reported)
+{
+	const char *args[] = {"--memory", "64M", "--timeout", "60s", "--", "/probe", "hog", "1024", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 70000);
+	CHECK(r.has_json);
+	if (r.json.limits_not_enforced & SANDBOX_LIMIT_MEMORY) {
+		CHECK_CONTAINS(r.json.limits_note, "memory limit not enforced: ");
+		CHECK(!sbt_is_root() || access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) < 0);
+		fprintf(stderr, "note: %s\n", r.json.limits_note);
+	} else {
+		CHECK(!strstr(r.out, "hog: ok"));
+		CHECK(r.json.oom_killed);
+		CHECK_INT(r.json.signal, ==, SIGKILL);
+		CHECK_INT(r.status, ==, 128 + SIGKILL);
+		CHECK_INT(r.json.peak_memory_bytes, >, 32 << 20);
+		CHECK_INT(r.json.peak_memory_bytes, <=, 64 << 20);
+	}
+	sbt_result_free(&r);
+}
+
+/* A command that spins forever after starting a double-forked child and
+ * a child in a session of its own: at the timeout, all of them die. */
+TEST(infinite_loop_is_killed_at_the_timeout_with_its_children)
+{
+	const char *marker = sbt_marker();
+	const char *args[] = {"--timeout", "2s", "--", "/probe", "spin", marker, NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	CHECK(r.has_json);
+	CHECK(r.json.timed_out);
+	CHECK_INT(r.status, ==, SANDBOX_EXIT_TIMEOUT);
+	CHECK_INT(r.json.signal, ==, SIGKILL);
+	CHECK_CONTAINS(r.out, "spinning");
+	CHECK_INT(r.json.wall_ms, >=, 2000);
+	CHECK_INT(r.elapsed_ms, <, 2000 + 8000);
+	/* The spinner's CPU time is counted even though it was killed. */
+	CHECK_INT(r.json.cpu_ms, >, 200);
+	CHECK(sbt_wait_marker_gone(marker, 5000));
+	sbt_result_free(&r);
+}
+
+TEST(output_flood_is_capped)
+{
+	const char *args[] = {"--max-output", "64k", "--", "/probe", "flood", "10000000", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
+	size_t len = strlen(r.out);
+	CHECK_INT(len, <=, 65536 + 100);
+	CHECK_INT(len, >=, 65536);
+	CHECK(strncmp(r.out, "HEAD-MARK\n", 10) == 0);
+	CHECK_CONTAINS(r.out, "\nTAIL-MARK\n");
+	CHECK_CONTAINS(r.out, "bytes of output cut]");
+	CHECK(r.json.output_truncated);
+	CHECK_INT(r.json.stdout_bytes, >=, 10000000);
+	sbt_result_free(&r);
+}
+
+TEST(output_below_the_cap_is_untouched)
+{
+	const char *args[] = {"--max-output", "64k", "--", "/probe", "flood", "1000", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
+	CHECK_INT(strlen(r.out), ==, 10 + 1000 + 11);
+	CHECK(!r.json.output_truncated);
+	sbt_result_free(&r);
+}
+
+TEST(huge_file_in_tmp_is_capped)
+{
+	const char *args[] = {"--tmpfs", "/tmp:8M", "--", "/probe", "fill", "/tmp/huge", "100", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
+	CHECK_CONTAINS(r.out, "fill: stopped ENOSPC");
+	CHECK_INT(limits_number_after(r.out, "after "), <=, 8 << 20);
+	sbt_result_free(&r);
+}
+
+TEST(huge_file_in_workspace_is_capped)
+{
+	const char *ws = sbt_workspace();
+	const char *args[] = {"--workspace", ws,     "--file-size",     "4M",  "--",
+			      "/probe",      "fill", "/workspace/huge", "100", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 30000);
+	sbt_expect_ok(&r);
+	CHECK_CONTAINS(r.out, "fill: stopped EFBIG");
+	char path[300];
+	snprintf(path, sizeof(path), "%s/huge", ws);
+	struct stat st;
+	CHECK(stat(path, &st) == 0);
+	CHECK_INT(st.st_size, <=, 4 << 20);
+	sbt_result_free(&r);
+}
+
+TEST(cpu_time_limit_ends_a_spinner)
+{
+	const char *marker = sbt_marker();
+	const char *args[] = {"--cpu-seconds", "1", "--timeout", "30s", "--", "/probe", "spin", marker, NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 40000);
+	CHECK(r.has_json);
+	CHECK(!r.json.timed_out);
+	CHECK(r.json.signal == SIGXCPU || r.json.signal == SIGKILL);
+	CHECK_INT(r.status, ==, 128 + r.json.signal);
+	CHECK(sbt_wait_marker_gone(marker, 5000));
+	sbt_result_free(&r);
+}
