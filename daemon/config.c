@@ -20,6 +20,7 @@ enum config_type {
 	CONFIG_UINT,     /* uint64_t */
 	CONFIG_LOGLEVEL, /* enum log_level */
 	CONFIG_LIST,     /* struct config_list, repeatable */
+	CONFIG_BOOL,     /* bool; as a flag, --key alone means true */
 };
 
 struct config_option {
@@ -68,6 +69,31 @@ static const struct config_option config_options[] = {
 	 "default wall-clock time per run"},
 	{"budget-time-max", CONFIG_DURATION, OPT(budget_time_max_ms), "2h", 1000, 7ull * 24 * 3600 * 1000, "DURATION",
 	 "most time a task may ask for"},
+	{"llm", CONFIG_STRING, OPT(llm), NULL, 0, 0, "scripted:FILE", "the agents' model: replies scripted in FILE"},
+	{"model", CONFIG_STRING, OPT(model), NULL, 0, 0, "FILE.gguf", "the agents' model: a GGUF file for the engine"},
+	{"agents", CONFIG_UINT, OPT(agents), "100", 1, 1000, "N", "agent slots: tasks that run at once"},
+	{"per-repo", CONFIG_UINT, OPT(per_repo), "0", 0, 1000, "N",
+	 "most agents on one repository at once (0: no cap)"},
+	{"sandbox-uid-base", CONFIG_UINT, OPT(sandbox_uid_base), "200000", 1000, 4000000000ull, "UID",
+	 "slot k's commands run as host uid/gid UID+k (when agentd runs as root)"},
+	{"keep-workspaces", CONFIG_BOOL, OPT(keep_workspaces), "false", 0, 0, "",
+	 "keep each run's workspace after it ends"},
+	{"workspace-max", CONFIG_SIZE, OPT(workspace_max_bytes), "2G", 1 << 20, 1ull << 50, "SIZE",
+	 "a run ends (disk_quota) when its workspace grows past SIZE"},
+	{"min-free-disk", CONFIG_SIZE, OPT(min_free_disk_bytes), "2G", 0, 1ull << 50, "SIZE",
+	 "below this free space in the data directory agents pause and submits get 503"},
+	{"sandbox-memory", CONFIG_SIZE, OPT(sandbox_memory_bytes), "2G", 16 << 20, 1ull << 44, "SIZE",
+	 "memory limit of each agent command"},
+	{"sandbox-pids", CONFIG_UINT, OPT(sandbox_pids), "256", 8, 100000, "N", "process limit of each agent command"},
+	{"sandbox-tmp", CONFIG_SIZE, OPT(sandbox_tmp_bytes), "1G", 1 << 20, 1ull << 44, "SIZE",
+	 "size of /tmp for each agent command"},
+	{"command-timeout", CONFIG_DURATION, OPT(command_timeout_ms), "120s", 100, 24ull * 3600 * 1000, "DURATION",
+	 "an agent command is killed after this"},
+	{"observation-max", CONFIG_SIZE, OPT(observation_max_bytes), "10k", 256, 16 << 20, "SIZE",
+	 "output of one command shown to the agent (head and tail kept)"},
+	{"reply-max-tokens", CONFIG_UINT, OPT(reply_max_tokens), "1024", 16, 65536, "N", "tokens per model reply"},
+	{"sandbox-binary", CONFIG_STRING, OPT(sandbox_binary), NULL, 0, 0, "PATH",
+	 "agentd-sandbox (default: next to agentd)"},
 	{"log-level", CONFIG_LOGLEVEL, OPT(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
 	{"log-file", CONFIG_STRING, OPT(log_file), NULL, 0, 0, "PATH",
 	 "append logs to PATH instead of stderr (reopened on SIGHUP)"},
@@ -113,6 +139,18 @@ static int config_apply(struct config *cfg, const struct config_option *opt, con
 		list->items[list->count++] = xstrdup(value);
 		return 0;
 	}
+	case CONFIG_BOOL:
+		if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "on") == 0 ||
+		    strcmp(value, "1") == 0) {
+			*(bool *)field = true;
+		} else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "off") == 0 ||
+			   strcmp(value, "0") == 0) {
+			*(bool *)field = false;
+		} else {
+			snprintf(err, errlen, "%s: '%s' is not true or false", opt->key, value);
+			return -EINVAL;
+		}
+		return 0;
 	case CONFIG_LOGLEVEL:
 		if (log_level_parse(value, field) < 0) {
 			snprintf(err, errlen, "%s: unknown level '%s' (use debug, info, warn or error)", opt->key,
@@ -300,6 +338,11 @@ static int config_split_flag(int argc, char **argv, int i, char *keybuf, size_t 
 		*value = eq + 1;
 		return 1;
 	}
+	const struct config_option *opt = config_find(keybuf);
+	if (opt && opt->type == CONFIG_BOOL) {
+		*value = "true";
+		return 1;
+	}
 	if (i + 1 >= argc) {
 		snprintf(err, errlen, "--%s needs a value", keybuf);
 		return -EINVAL;
@@ -405,6 +448,19 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "budget-time: use whole seconds");
 		return -EINVAL;
 	}
+	if (cfg->llm && cfg->model) {
+		snprintf(err, errlen, "llm, model: give one of --llm and --model, not both");
+		return -EINVAL;
+	}
+	if (cfg->model) {
+		snprintf(err, errlen,
+			 "model: the inference engine is not part of this build yet; use --llm scripted:FILE");
+		return -ENOTSUP;
+	}
+	if (cfg->llm && strncmp(cfg->llm, "scripted:", 9) != 0) {
+		snprintf(err, errlen, "llm: '%s' is not a model (expected scripted:FILE)", cfg->llm);
+		return -EINVAL;
+	}
 	if (cfg->listen) {
 		struct sockaddr_storage ss;
 		if (addr_parse(cfg->listen, &ss, why, sizeof(why)) < 0) {
@@ -440,7 +496,7 @@ void config_print_help(const char *program, void *out_file)
 	for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
 		const struct config_option *o = &config_options[i];
 		char flag[64];
-		snprintf(flag, sizeof(flag), "--%s %s", o->key, o->metavar);
+		snprintf(flag, sizeof(flag), "--%s%s%s", o->key, o->metavar[0] ? " " : "", o->metavar);
 		fprintf(out, "  %-28s %s", flag, o->help);
 		if (o->def)
 			fprintf(out, " [%s]", o->def);

@@ -16,11 +16,14 @@
 #include <uv.h>
 
 #include "build_config.h"
+#include "common/xalloc.h"
 #include "daemon/addr.h"
 #include "daemon/api/api.h"
 #include "daemon/config.h"
+#include "daemon/fleet/fleet.h"
 #include "daemon/http/router.h"
 #include "daemon/http/server.h"
+#include "daemon/llm/llm.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 #include "daemon/repo.h"
@@ -36,6 +39,11 @@ struct serve {
 	struct router *router;    /* owned */
 	struct http_server *http; /* owned */
 	struct store *store;      /* owned */
+	struct llm *llm;          /* owned; NULL without a model */
+	struct fleet *fleet;      /* owned */
+	char *sandbox_binary;     /* agentd-sandbox's path */
+	char *socket_path;        /* the unix socket's path */
+	int stopping_parts;       /* of the HTTP server and the fleet, those still stopping */
 	struct repo_roots roots;  /* resolved --repo-root directories */
 	struct api_context api;   /* what handlers reach */
 	int lock_fd;              /* DATA_DIR/agentd.lock, held for our lifetime */
@@ -135,16 +143,28 @@ static void serve_collect_metrics(struct buf *out, void *arg)
 	buf_printf(out, "agentd_start_time_seconds %lld\n", (long long)s->started);
 }
 
-static void serve_http_closed(struct http_server *server, void *arg)
+/* Once the HTTP server and the fleet have both stopped, nothing can start
+ * a write: the store commits what is queued and closes. */
+static void serve_part_stopped(struct serve *s)
 {
-	(void)server;
-	struct serve *s = arg;
-	/* No request can start a write now; commit what is queued. */
+	if (--s->stopping_parts > 0)
+		return;
 	store_close(s->store);
 	s->store = NULL;
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sighup, NULL);
+}
+
+static void serve_http_closed(struct http_server *server, void *arg)
+{
+	(void)server;
+	serve_part_stopped(arg);
+}
+
+static void serve_fleet_stopped(void *arg)
+{
+	serve_part_stopped(arg);
 }
 
 static void serve_on_signal(uv_signal_t *handle, int signum)
@@ -167,7 +187,71 @@ static void serve_on_signal(uv_signal_t *handle, int signum)
 	char grace[32];
 	snprintf(grace, sizeof(grace), "%llu", (unsigned long long)s->cfg->shutdown_timeout_ms);
 	log_event(LOG_LEVEL_INFO, "shutting down", "signal", strsignal(signum), "grace_ms", grace, NULL);
+	/* Agents stop now (their runs are recorded as interrupted and their
+	 * tasks queued again); requests in flight get the grace period. */
+	s->stopping_parts = 2;
+	fleet_shutdown(s->fleet, serve_fleet_stopped, s);
 	http_server_shutdown(s->http, s->cfg->shutdown_timeout_ms, serve_http_closed, s);
+}
+
+/* agentd-sandbox: --sandbox-binary, else next to agentd (installed), else
+ * where the build tree puts it. */
+static char *serve_sandbox_binary(const struct config *cfg)
+{
+	if (cfg->sandbox_binary)
+		return xstrdup(cfg->sandbox_binary);
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			char *beside = xasprintf("%s/agentd-sandbox", self);
+			if (access(beside, X_OK) == 0)
+				return beside;
+			free(beside);
+			char *built = xasprintf("%s/../sandbox/agentd-sandbox", self);
+			if (access(built, X_OK) == 0)
+				return built;
+			free(built);
+		}
+	}
+	return xstrdup("agentd-sandbox");
+}
+
+static int serve_fleet(struct serve *s, char *err, size_t errlen)
+{
+	const struct config *cfg = s->cfg;
+	char sock[512];
+	config_socket_path(cfg, sock, sizeof(sock));
+	s->sandbox_binary = serve_sandbox_binary(cfg);
+	struct fleet_options fo = {
+		.data_dir = cfg->data_dir,
+		.socket_path = sock,
+		.roots = &s->roots,
+		.sandbox_binary = s->sandbox_binary,
+		.agents = (unsigned)cfg->agents,
+		.per_repo = (unsigned)cfg->per_repo,
+		.uid_base = (uint32_t)cfg->sandbox_uid_base,
+		.keep_workspaces = cfg->keep_workspaces,
+		.workspace_max_bytes = cfg->workspace_max_bytes,
+		.min_free_disk_bytes = cfg->min_free_disk_bytes,
+		.sandbox_memory_bytes = cfg->sandbox_memory_bytes,
+		.sandbox_pids = cfg->sandbox_pids,
+		.sandbox_tmp_bytes = cfg->sandbox_tmp_bytes,
+		.command_timeout_ms = cfg->command_timeout_ms,
+		.observation_max_bytes = cfg->observation_max_bytes,
+		.reply_max_tokens = (uint32_t)cfg->reply_max_tokens,
+	};
+	/* fo.socket_path is copied by value into the fleet's options but points
+	 * at this stack buffer: keep a heap copy alive with the serve. */
+	s->socket_path = xstrdup(sock);
+	fo.socket_path = s->socket_path;
+	return fleet_new(&s->loop, s->store, s->llm,
+			 "no model is configured: start agentd with --llm scripted:FILE (or --model FILE.gguf once the "
+			 "engine is built in)",
+			 &fo, &s->fleet, err, errlen);
 }
 
 static int serve_start(struct serve *s, char *err, size_t errlen)
@@ -188,10 +272,21 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 
+	if (cfg->llm) {
+		struct llm_options lopts = {(uint32_t)cfg->reply_max_tokens};
+		rc = llm_open(&s->loop, cfg->llm, &lopts, &s->llm, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	rc = serve_fleet(s, err, errlen);
+	if (rc < 0)
+		return rc;
+
 	s->metrics = metrics_new();
 	s->router = router_new();
 	s->api.metrics = s->metrics;
 	s->api.store = s->store;
+	s->api.fleet = s->fleet;
 	s->api.roots = &s->roots;
 	s->api.max_queued = cfg->max_queued;
 	s->api.task_limits.defaults.max_steps = (int64_t)cfg->budget_steps;
@@ -215,6 +310,7 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	metrics_register(s->metrics, serve_collect_metrics, s);
 	metrics_register(s->metrics, http_server_collect_metrics, s->http);
 	metrics_register(s->metrics, store_collect_metrics, s->store);
+	metrics_register(s->metrics, fleet_collect_metrics, s->fleet);
 
 	char sock[512];
 	config_socket_path(cfg, sock, sizeof(sock));
@@ -282,7 +378,9 @@ int serve_run(const struct config *cfg)
 		s.store = NULL;
 		uv_walk(&s.loop, serve_close_walk, NULL);
 	} else {
-		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, NULL);
+		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, "model",
+			  s.llm ? llm_describe(s.llm) : "none", NULL);
+		fleet_start(s.fleet);
 	}
 	uv_run(&s.loop, UV_RUN_DEFAULT);
 	/* Anything still open (there should be nothing) is closed here so
@@ -292,6 +390,10 @@ int serve_run(const struct config *cfg)
 	if (uv_loop_close(&s.loop) != 0)
 		log_event(LOG_LEVEL_WARN, "event loop closed with handles still open", NULL);
 	http_server_free(s.http);
+	fleet_free(s.fleet);
+	llm_close(s.llm);
+	free(s.sandbox_binary);
+	free(s.socket_path);
 	router_free(s.router);
 	metrics_free(s.metrics);
 	repo_roots_free(&s.roots);

@@ -107,8 +107,15 @@ bool task_label_valid(const char *s)
 
 void task_write_json(const struct task *t, struct buf *out)
 {
+	buf_append_char(out, '{');
+	task_write_json_members(t, out);
+	buf_append_char(out, '}');
+}
+
+void task_write_json_members(const struct task *t, struct buf *out)
+{
 	char when[40];
-	buf_append_str(out, "{\"id\":");
+	buf_append_str(out, "\"id\":");
 	json_write_string(out, t->id);
 	buf_printf(out, ",\"state\":\"%s\",\"repo\":", task_state_name(t->state));
 	json_write_string(out, t->repo ? t->repo : "");
@@ -137,7 +144,6 @@ void task_write_json(const struct task *t, struct buf *out)
 		json_write_string(out, t->reason);
 	else
 		buf_append_str(out, "null");
-	buf_append_char(out, '}');
 }
 
 /* Reads an integer field that must lie in [lo, hi]. */

@@ -63,6 +63,9 @@ void task_copy(struct task *dst, const struct task *src);
 
 /* Appends the API's JSON form of t to out. */
 void task_write_json(const struct task *t, struct buf *out);
+/* The same members without the enclosing braces (for objects that add
+ * members of their own). */
+void task_write_json_members(const struct task *t, struct buf *out);
 /* Reads a task the API returned (agentctl); returns 0 or -EINVAL with the
  * offending field named in err. */
 int task_from_json(const cJSON *json, struct task *out, char *err, size_t errlen);

@@ -17,6 +17,10 @@ int api_register(struct router *router, struct api_context *ctx)
 		rc = api_metrics_register(router, ctx);
 	if (rc == 0)
 		rc = api_tasks_register(router, ctx);
+	if (rc == 0)
+		rc = api_events_register(router, ctx);
+	if (rc == 0)
+		rc = api_fleet_register(router, ctx);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 struct router;
 struct metrics;
 struct store;
+struct fleet;
 struct http_request;
 struct http_response;
 
@@ -23,6 +24,7 @@ struct api_context {
 	const struct repo_roots *roots; /* where local repositories may be */
 	struct task_limits task_limits; /* budget defaults and ceilings */
 	uint64_t max_queued;            /* 429 beyond this many queued tasks */
+	struct fleet *fleet;            /* the agents; NULL in tests that have none */
 };
 
 /* Registers every route; returns 0 or -EINVAL on a programming error. */
@@ -32,6 +34,8 @@ int api_register(struct router *router, struct api_context *ctx);
 int api_health_register(struct router *router, struct api_context *ctx);
 int api_metrics_register(struct router *router, struct api_context *ctx);
 int api_tasks_register(struct router *router, struct api_context *ctx);
+int api_events_register(struct router *router, struct api_context *ctx);
+int api_fleet_register(struct router *router, struct api_context *ctx);
 
 /* Answers 400 invalid_argument naming field (also as "field" in the error
  * object). */

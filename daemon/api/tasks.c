@@ -15,8 +15,10 @@
 #include "daemon/http/parser.h"
 #include "daemon/http/response.h"
 #include "daemon/http/router.h"
+#include "daemon/fleet/fleet.h"
 #include "daemon/ids.h"
 #include "daemon/log.h"
+#include "daemon/store/runs.h"
 #include "daemon/store/tasks.h"
 #include "proto/json.h"
 
@@ -57,10 +59,19 @@ static void api_tasks_send(struct http_response *res, int status, const struct t
 	buf_free(&out);
 }
 
+/* A request waiting for its commit. */
+struct api_tasks_pending {
+	struct http_response *res; /* the answer to give */
+	struct api_context *ctx;   /* for the fleet */
+};
+
 static void api_tasks_created(int status, enum store_create_result result, const struct task *task, const char *err,
 			      void *arg)
 {
-	struct http_response *res = arg;
+	struct api_tasks_pending *pending = arg;
+	struct http_response *res = pending->res;
+	struct api_context *ctx = pending->ctx;
+	free(pending);
 	if (status < 0) {
 		log_event(LOG_LEVEL_ERROR, "cannot store a task", "error", err, NULL);
 		http_response_error(res, PROTO_ERR_INTERNAL, "the task could not be stored: %s", err);
@@ -73,6 +84,8 @@ static void api_tasks_created(int status, enum store_create_result result, const
 		http_response_header(res, "Location", location);
 		log_event(LOG_LEVEL_INFO, "task created", "task", task->id, "repo", task->repo_identity, NULL);
 		api_tasks_send(res, 201, task);
+		if (ctx->fleet)
+			fleet_kick(ctx->fleet);
 		break;
 	}
 	case STORE_TASK_REPLAYED:
@@ -117,6 +130,13 @@ static void api_tasks_create(struct http_request *req, struct http_response *res
 		task_free_fields(&t);
 		return;
 	}
+	if (ctx->fleet && fleet_disk_low(ctx->fleet)) {
+		http_response_header(res, "Retry-After", API_QUEUE_FULL_RETRY_S);
+		http_response_error(res, PROTO_ERR_UNAVAILABLE,
+				    "the data directory is low on free disk space; retry later");
+		task_free_fields(&t);
+		return;
+	}
 	uint64_t queued = store_tasks_count(ctx->store, TASK_QUEUED) + store_tasks_pending_creates(ctx->store);
 	if (queued >= ctx->max_queued) {
 		http_response_header(res, "Retry-After", API_QUEUE_FULL_RETRY_S);
@@ -136,7 +156,10 @@ static void api_tasks_create(struct http_request *req, struct http_response *res
 	unsigned char hash[STORE_TASK_HASH_BYTES];
 	unsigned int hash_len = 0;
 	EVP_Digest(req->body, req->body_len, hash, &hash_len, EVP_sha256(), NULL);
-	store_tasks_create(ctx->store, &t, key, hash, api_tasks_created, res);
+	struct api_tasks_pending *pending = xcalloc(1, sizeof(*pending));
+	pending->res = res;
+	pending->ctx = ctx;
+	store_tasks_create(ctx->store, &t, key, hash, api_tasks_created, pending);
 	task_free_fields(&t);
 }
 
@@ -242,15 +265,40 @@ static void api_tasks_get(struct http_request *req, struct http_response *res, v
 		http_response_error(res, PROTO_ERR_INTERNAL, "cannot read task %s: %s", id, err);
 		return;
 	}
-	api_tasks_send(res, 200, &t);
+	struct run_record *runs = NULL;
+	size_t count = 0;
+	if (store_runs_list(ctx->store, id, &runs, &count, err, sizeof(err)) < 0) {
+		task_free_fields(&t);
+		http_response_error(res, PROTO_ERR_INTERNAL, "cannot read the runs of %s: %s", id, err);
+		return;
+	}
+	struct buf out = BUF_INIT;
+	buf_append_char(&out, '{');
+	task_write_json_members(&t, &out);
+	buf_append_str(&out, ",\"runs\":[");
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			buf_append_char(&out, ',');
+		run_record_write_json(&runs[i], &out);
+	}
+	buf_append_str(&out, "]}\n");
+	http_response_send(res, 200, "application/json", out.data, out.len);
+	buf_free(&out);
+	store_runs_free_list(runs, count);
 	task_free_fields(&t);
 }
 
 static void api_tasks_canceled(int status, const struct task *task, const char *err, void *arg)
 {
-	struct http_response *res = arg;
+	struct api_tasks_pending *pending = arg;
+	struct http_response *res = pending->res;
+	struct api_context *ctx = pending->ctx;
+	free(pending);
 	if (status == 0) {
 		log_event(LOG_LEVEL_INFO, "task canceled", "task", task->id, NULL);
+		/* Its agent, if any, stops now: the cancel is committed. */
+		if (ctx->fleet)
+			fleet_task_canceled(ctx->fleet, task->id);
 		api_tasks_send(res, 200, task);
 	} else if (status == -ENOENT) {
 		http_response_error(res, PROTO_ERR_NOT_FOUND, "%s", err);
@@ -269,7 +317,10 @@ static void api_tasks_cancel(struct http_request *req, struct http_response *res
 		http_response_error(res, PROTO_ERR_NOT_FOUND, "no task %.40s", id);
 		return;
 	}
-	store_tasks_transition(ctx->store, id, TASK_CANCELED, "canceled", api_now_ms(), api_tasks_canceled, res);
+	struct api_tasks_pending *pending = xcalloc(1, sizeof(*pending));
+	pending->res = res;
+	pending->ctx = ctx;
+	store_tasks_transition(ctx->store, id, TASK_CANCELED, "canceled", api_now_ms(), api_tasks_canceled, pending);
 }
 
 int api_tasks_register(struct router *router, struct api_context *ctx)

@@ -229,8 +229,12 @@ static void server_grace_expired(uv_timer_t *timer)
 
 void http_server_shutdown(struct http_server *server, uint64_t grace_ms, http_server_closed_fn cb, void *arg)
 {
-	if (server->draining)
+	if (server->draining) {
+		/* Asked again: the grace period is over now. */
+		if (server->grace_timer_active)
+			server_grace_expired(&server->grace_timer);
 		return;
+	}
 	server->draining = true;
 	server->closed_cb = cb;
 	server->closed_arg = arg;

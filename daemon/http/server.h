@@ -41,7 +41,8 @@ int http_server_listen_tcp(struct http_server *server, const struct sockaddr *ad
 int http_server_listen_unix(struct http_server *server, const char *path, unsigned mode, char *err, size_t errlen);
 /* Stops accepting, closes idle connections, lets requests in flight finish
  * within grace_ms, then closes everything; calls cb once every handle is
- * closed. */
+ * closed. Called again, it ends the grace period at once (cb stays the
+ * first call's). */
 void http_server_shutdown(struct http_server *server, uint64_t grace_ms, http_server_closed_fn cb, void *arg);
 /* Frees a server whose shutdown has completed (or that never listened). */
 void http_server_free(struct http_server *server);

@@ -310,7 +310,8 @@ TEST(connections_over_the_cap_are_closed_at_once)
 			status = r.status;
 			if (status == 200) {
 				char want[80];
-				snprintf(want, sizeof(want), "agentd_http_connections_rejected_total %d\n", 1 + refused);
+				snprintf(want, sizeof(want), "agentd_http_connections_rejected_total %d\n",
+					 1 + refused);
 				CHECK_CONTAINS(r.body.data, want);
 			}
 			th_response_free(&r);

@@ -1,0 +1,149 @@
+/* The per-step control directory: `submit` and `remember` write into it
+ * from inside the sandbox, and the daemon reads it when the command ends.
+ * The agent controls its contents, so every entry is opened without
+ * following links, must be a regular file with one link, and is read up to
+ * a cap; everything else is ignored and counted. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/utf8.h"
+#include "common/xalloc.h"
+#include "daemon/fleet/internal.h"
+
+/* Removes dir's entries (and dir) without following links: the directory is
+ * flat, so anything that is not a file or an empty directory is unlinked. */
+static void control_clear(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dfd, e->d_name, 0) < 0 && errno == EISDIR)
+			unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+int control_prepare(const char *dir, uint32_t uid, char *err, size_t errlen)
+{
+	control_clear(dir);
+	if (mkdir(dir, 0700) < 0 || chown(dir, uid, uid) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot make the control directory %s: %s", dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Reads one entry; returns a new string or NULL when it is refused. */
+static char *control_read_file(int dfd, const char *name, size_t max)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size < 0 ||
+	    (uint64_t)st.st_size > max) {
+		close(fd);
+		return NULL;
+	}
+	char *text = xmalloc(max + 1);
+	ssize_t n = read(fd, text, max + 1);
+	close(fd);
+	if (n < 0 || (size_t)n > max) {
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	return text;
+}
+
+void control_read(const char *dir, struct control_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	int scan = dup(dfd);
+	DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+	if (!d) {
+		if (scan >= 0)
+			close(scan);
+		close(dfd);
+		return;
+	}
+	/* Notes in name order, so that "note-0".."note-15" keep theirs. */
+	struct dirent **names = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (count == 4 * CONTROL_NOTES_MAX) {
+			out->ignored++;
+			continue;
+		}
+		if (count == cap) {
+			cap = cap ? cap * 2 : 8;
+			names = xrealloc(names, cap * sizeof(*names));
+		}
+		names[count] = xmalloc(sizeof(struct dirent));
+		memcpy(names[count], e, sizeof(struct dirent));
+		count++;
+	}
+	closedir(d);
+	for (size_t i = 0; i < count; i++) {
+		for (size_t j = i + 1; j < count; j++) {
+			if (strverscmp(names[j]->d_name, names[i]->d_name) < 0) {
+				struct dirent *t = names[i];
+				names[i] = names[j];
+				names[j] = t;
+			}
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		const char *name = names[i]->d_name;
+		if (strcmp(name, "submit") == 0) {
+			struct stat st;
+			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+				out->submitted = true;
+			else
+				out->ignored++;
+		} else if (strncmp(name, "note-", 5) == 0 && out->note_count < CONTROL_NOTES_MAX) {
+			char *text = control_read_file(dfd, name, CONTROL_NOTE_MAX);
+			if (text && text[0] && utf8_valid(text, strlen(text), NULL))
+				out->notes[out->note_count++] = text;
+			else {
+				free(text);
+				out->ignored++;
+			}
+		} else {
+			out->ignored++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	close(dfd);
+}
+
+void control_result_free(struct control_result *r)
+{
+	for (size_t i = 0; i < r->note_count; i++)
+		free(r->notes[i]);
+	r->note_count = 0;
+}

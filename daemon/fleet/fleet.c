@@ -1,0 +1,321 @@
+/* Slots and the scheduler: the highest-priority, then oldest, queued task
+ * goes to a free slot, within the per-repository cap; cancel reaches the
+ * running agent; shutdown interrupts every run so that its task is queued
+ * again. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "common/xalloc.h"
+#include "daemon/fleet/internal.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/store/runs.h"
+#include "daemon/store/tasks.h"
+#include "proto/json.h"
+
+#define FLEET_TICK_MS 1000
+
+static void fleet_schedule(struct fleet *f);
+
+uint32_t fleet_slot_uid(const struct fleet *f, unsigned slot)
+{
+	return f->root ? f->opts.uid_base + slot : (uint32_t)getuid();
+}
+
+static int fleet_mkdir(const char *path, mode_t mode, char *err, size_t errlen)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		int e = errno;
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+		return -e;
+	}
+	/* Sandbox users must reach their workspaces and control directories
+	 * through these (but list nothing else). */
+	chmod(path, mode);
+	return 0;
+}
+
+/* Finds an executable in PATH (workspaces are made with the host's git). */
+static char *fleet_which(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+	char *found = NULL;
+	for (char *dir = strtok(copy, ":"); dir && !found; dir = strtok(NULL, ":")) {
+		char *candidate = xasprintf("%s/%s", dir, name);
+		if (dir[0] == '/' && access(candidate, X_OK) == 0)
+			found = candidate;
+		else
+			free(candidate);
+	}
+	free(copy);
+	return found;
+}
+
+int fleet_new(uv_loop_t *loop, struct store *store, struct llm *llm, const char *idle_reason,
+	      const struct fleet_options *opts, struct fleet **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	struct fleet *f = xcalloc(1, sizeof(*f));
+	f->loop = loop;
+	f->store = store;
+	f->llm = llm;
+	f->idle_reason = idle_reason ? xstrdup(idle_reason) : NULL;
+	f->opts = *opts;
+	f->root = geteuid() == 0;
+	f->tools_dir = xasprintf("%s/tools", opts->data_dir);
+	f->workspaces_dir = xasprintf("%s/workspaces", opts->data_dir);
+	f->runs_dir = xasprintf("%s/runs", opts->data_dir);
+	f->slots = xcalloc(opts->agents, sizeof(*f->slots));
+	char *home = xasprintf("%s/.home", f->runs_dir);
+	f->git = fleet_which("git");
+	int rc = 0;
+	if (!f->git && llm) {
+		snprintf(err, errlen, "git is not installed (it is needed to make the agents' workspaces)");
+		rc = -ENOENT;
+	}
+	if (rc == 0)
+		rc = fleet_mkdir(f->workspaces_dir, 0711, err, errlen);
+	if (rc == 0)
+		rc = fleet_mkdir(f->runs_dir, 0711, err, errlen);
+	if (rc == 0)
+		rc = fleet_mkdir(home, 0700, err, errlen);
+	if (rc == 0)
+		rc = prompt_install_tools(f->tools_dir, err, errlen);
+	free(home);
+	/* The data directory itself is 0700; sandbox users get through it to
+	 * the three directories above, and only to them. */
+	if (rc == 0 && f->root)
+		chmod(opts->data_dir, 0711);
+	if (rc < 0) {
+		fleet_free(f);
+		return rc;
+	}
+	uv_timer_init(loop, &f->tick);
+	f->tick.data = f;
+	f->handles_open = 1;
+	if (!f->root)
+		log_event(LOG_LEVEL_WARN,
+			  "agentd is not running as root: every agent's commands run as agentd's own user, so agents "
+			  "are separated from each other only by the sandbox's masks",
+			  NULL);
+	*out = f;
+	return 0;
+}
+
+void fleet_free(struct fleet *f)
+{
+	if (!f)
+		return;
+	free(f->idle_reason);
+	free(f->tools_dir);
+	free(f->git);
+	free(f->workspaces_dir);
+	free(f->runs_dir);
+	free(f->slots);
+	free(f);
+}
+
+static void fleet_check_disk(struct fleet *f)
+{
+	struct statvfs st;
+	if (statvfs(f->opts.data_dir, &st) < 0)
+		return;
+	uint64_t free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	bool low = free_bytes < f->opts.min_free_disk_bytes;
+	if (low != f->disk_low) {
+		char have[32];
+		snprintf(have, sizeof(have), "%" PRIu64, free_bytes);
+		log_event(low ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+			  low ? "free disk space is below --min-free-disk: agents pause, submissions get 503"
+			      : "free disk space is back above --min-free-disk",
+			  "free_bytes", have, NULL);
+	}
+	f->disk_low = low;
+}
+
+static void fleet_on_tick(uv_timer_t *timer)
+{
+	struct fleet *f = timer->data;
+	fleet_check_disk(f);
+	fleet_schedule(f);
+}
+
+static void fleet_interrupted(int status, uint64_t count, const char *err, void *arg)
+{
+	struct fleet *f = arg;
+	if (status < 0) {
+		log_event(LOG_LEVEL_ERROR, "cannot mark interrupted runs", "error", err, NULL);
+	} else if (count) {
+		char n[32];
+		snprintf(n, sizeof(n), "%" PRIu64, count);
+		log_event(LOG_LEVEL_WARN,
+			  "runs left running by the last daemon were interrupted; their tasks are queued again", "runs",
+			  n, NULL);
+	}
+	if (f->stopping)
+		return;
+	f->started = true;
+	fleet_check_disk(f);
+	uv_timer_start(&f->tick, fleet_on_tick, FLEET_TICK_MS, FLEET_TICK_MS);
+	fleet_schedule(f);
+}
+
+void fleet_start(struct fleet *f)
+{
+	if (!f->llm)
+		log_event(LOG_LEVEL_WARN, "no model: tasks stay queued", "reason", f->idle_reason, NULL);
+	store_runs_interrupt_all(f->store, (int64_t)time(NULL) * 1000, fleet_interrupted, f);
+}
+
+void fleet_kick(struct fleet *f)
+{
+	fleet_schedule(f);
+}
+
+static void fleet_schedule(struct fleet *f)
+{
+	if (!f->started || f->stopping || !f->llm || f->disk_low)
+		return;
+	while (f->busy < f->opts.agents) {
+		/* Tasks already given to an agent still look queued until their
+		 * start is committed, and repositories at their cap are full. */
+		const char *exclude[2 * 1000 + 1];
+		size_t n_exclude = 0, n_full = 0;
+		const char *full[1000];
+		for (unsigned i = 0; i < f->opts.agents; i++) {
+			if (!f->slots[i])
+				continue;
+			exclude[n_exclude++] = agent_task_id(f->slots[i]);
+			if (!f->opts.per_repo)
+				continue;
+			unsigned same = 0;
+			for (unsigned j = 0; j < f->opts.agents; j++)
+				same += f->slots[j] && strcmp(agent_repo(f->slots[j]), agent_repo(f->slots[i])) == 0;
+			if (same >= f->opts.per_repo)
+				full[n_full++] = agent_repo(f->slots[i]);
+		}
+		struct task t;
+		char err[256];
+		int rc = store_tasks_next_queued(f->store, full, n_full, exclude, n_exclude, &t, err, sizeof(err));
+		if (rc == -ENOENT)
+			return;
+		if (rc < 0) {
+			log_event(LOG_LEVEL_ERROR, "cannot read the queue", "error", err, NULL);
+			return;
+		}
+		unsigned slot = 0;
+		while (f->slots[slot])
+			slot++;
+		f->busy++;
+		agent_start(f, slot, &t);
+		task_free_fields(&t);
+	}
+}
+
+void fleet_slot_released(struct fleet *f, unsigned slot)
+{
+	f->slots[slot] = NULL;
+	f->busy--;
+	if (f->stopping) {
+		if (f->busy == 0 && f->handles_open == 0 && f->shutdown_done) {
+			void (*done)(void *) = f->shutdown_done;
+			f->shutdown_done = NULL;
+			done(f->shutdown_arg);
+		}
+		return;
+	}
+	fleet_schedule(f);
+}
+
+void fleet_task_canceled(struct fleet *f, const char *task_id)
+{
+	for (unsigned i = 0; i < f->opts.agents; i++) {
+		if (f->slots[i] && strcmp(agent_task_id(f->slots[i]), task_id) == 0)
+			agent_cancel(f->slots[i]);
+	}
+}
+
+bool fleet_disk_low(const struct fleet *f)
+{
+	return f->disk_low;
+}
+
+static void fleet_tick_closed(uv_handle_t *handle)
+{
+	struct fleet *f = handle->data;
+	f->handles_open = 0;
+	if (f->busy == 0 && f->shutdown_done) {
+		void (*done)(void *) = f->shutdown_done;
+		f->shutdown_done = NULL;
+		done(f->shutdown_arg);
+	}
+}
+
+void fleet_shutdown(struct fleet *f, void (*done)(void *arg), void *arg)
+{
+	if (f->stopping)
+		return;
+	f->stopping = true;
+	f->shutdown_done = done;
+	f->shutdown_arg = arg;
+	for (unsigned i = 0; i < f->opts.agents; i++) {
+		if (f->slots[i])
+			agent_interrupt(f->slots[i]);
+	}
+	uv_close((uv_handle_t *)&f->tick, fleet_tick_closed);
+}
+
+void fleet_write_json(struct fleet *f, struct buf *out)
+{
+	buf_append_str(out, "{\"model\":");
+	if (f->llm)
+		json_write_string(out, llm_describe(f->llm));
+	else
+		buf_append_str(out, "null");
+	buf_append_str(out, ",\"idle_reason\":");
+	if (!f->llm && f->idle_reason)
+		json_write_string(out, f->idle_reason);
+	else
+		buf_append_str(out, "null");
+	buf_printf(out,
+		   ",\"agents\":%u,\"per_repo\":%u,\"busy\":%u,\"queue_depth\":%" PRIu64
+		   ",\"paused\":%s,\"runs_started\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"slots\":[",
+		   f->opts.agents, f->opts.per_repo, f->busy, store_tasks_count(f->store, TASK_QUEUED),
+		   f->disk_low ? "true" : "false", f->runs_started, f->steps);
+	bool first = true;
+	for (unsigned i = 0; i < f->opts.agents; i++) {
+		if (!f->slots[i])
+			continue;
+		if (!first)
+			buf_append_char(out, ',');
+		first = false;
+		agent_write_json(f->slots[i], out);
+	}
+	buf_append_str(out, "]}\n");
+}
+
+void fleet_collect_metrics(struct buf *out, void *arg)
+{
+	struct fleet *f = arg;
+	metrics_write_header(out, "agentd_fleet_slots", "gauge", "Agent slots.");
+	buf_printf(out, "agentd_fleet_slots %u\n", f->opts.agents);
+	metrics_write_header(out, "agentd_fleet_busy", "gauge", "Agent slots in use.");
+	buf_printf(out, "agentd_fleet_busy %u\n", f->busy);
+	metrics_write_header(out, "agentd_fleet_paused", "gauge", "1 while agents pause for free disk space.");
+	buf_printf(out, "agentd_fleet_paused %d\n", f->disk_low ? 1 : 0);
+	metrics_write_header(out, "agentd_fleet_steps_total", "counter", "Steps taken by agents.");
+	buf_printf(out, "agentd_fleet_steps_total %" PRIu64 "\n", f->steps);
+	metrics_write_header(out, "agentd_fleet_runs_started_total", "counter", "Runs started.");
+	buf_printf(out, "agentd_fleet_runs_started_total %" PRIu64 "\n", f->runs_started);
+	metrics_write_header(out, "agentd_fleet_runs_ended_total", "counter", "Runs ended, by outcome.");
+	for (unsigned i = 0; i < RUN_OUTCOME_COUNT; i++)
+		buf_printf(out, "agentd_fleet_runs_ended_total{outcome=\"%s\"} %" PRIu64 "\n",
+			   run_outcome_name((enum run_outcome)i), f->runs_ended[i]);
+}
