@@ -55,9 +55,9 @@ int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const
 		struct gguf_str tmpl;
 		int rc = gguf_get_string(g, "tokenizer.chat_template", &tmpl, err, errlen);
 		if (rc == -ENOENT) {
-			snprintf(err, errlen, "the model has no tokenizer.chat_template; name one with --chat-template "
-					      "chatml|llama3");
-			return rc;
+			c->kind = CHAT_NONE;
+			c->bos = c->open = c->header_end = c->close = -1;
+			return 0;
 		}
 		if (rc < 0)
 			return rc;
@@ -94,7 +94,11 @@ int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const
 
 const char *chat_name(const struct chat *c)
 {
-	return c->kind == CHAT_CHATML ? "chatml" : "llama3";
+	switch (c->kind) {
+	case CHAT_CHATML: return "chatml";
+	case CHAT_LLAMA3: return "llama3";
+	default: return "none";
+	}
 }
 
 void chat_begin(const struct chat *c, struct engine_tokens *out)

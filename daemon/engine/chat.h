@@ -12,6 +12,7 @@
 #include "daemon/engine/vocab.h"
 
 enum chat_kind {
+	CHAT_NONE,   /* the file has no template (a base model): no chat */
 	CHAT_CHATML, /* <|im_start|>role\ncontent<|im_end|>\n */
 	CHAT_LLAMA3, /* <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|> */
 };
@@ -26,11 +27,12 @@ struct chat {
 };
 
 /* Picks the template: forced ("chatml" or "llama3") when not NULL, else the
- * one whose markers tokenizer.chat_template holds. An unknown or missing
- * template, or a vocabulary without the template's tokens, is an error. */
+ * one whose markers tokenizer.chat_template holds; CHAT_NONE when the file
+ * has no template. An unknown template, or a vocabulary without the
+ * template's tokens, is an error. */
 int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const char *forced, char *err,
 	      size_t errlen);
-/* "chatml" or "llama3". */
+/* "chatml", "llama3" or "none". The functions below need a template. */
 const char *chat_name(const struct chat *c);
 void chat_begin(const struct chat *c, struct engine_tokens *out);
 void chat_append(const struct chat *c, const struct vocab *v, const struct engine_message *msg,

@@ -233,24 +233,36 @@ void engine_detok_flush(engine_detok *d, struct buf *out)
 	d->n_held = 0;
 }
 
-void engine_chat_begin(const engine_model *m, struct engine_tokens *out)
+int engine_chat_begin(const engine_model *m, struct engine_tokens *out)
 {
+	if (m->chat.kind == CHAT_NONE)
+		return -ENOTSUP;
 	chat_begin(&m->chat, out);
+	return 0;
 }
 
-void engine_chat_append(const engine_model *m, const struct engine_message *msg, struct engine_tokens *out)
+int engine_chat_append(const engine_model *m, const struct engine_message *msg, struct engine_tokens *out)
 {
+	if (m->chat.kind == CHAT_NONE)
+		return -ENOTSUP;
 	chat_append(&m->chat, &m->vocab, msg, out);
+	return 0;
 }
 
-void engine_chat_append_prompt(const engine_model *m, struct engine_tokens *out)
+int engine_chat_append_prompt(const engine_model *m, struct engine_tokens *out)
 {
+	if (m->chat.kind == CHAT_NONE)
+		return -ENOTSUP;
 	chat_prompt(&m->chat, &m->vocab, out);
+	return 0;
 }
 
-void engine_chat_append_reply_end(const engine_model *m, struct engine_tokens *out)
+int engine_chat_append_reply_end(const engine_model *m, struct engine_tokens *out)
 {
+	if (m->chat.kind == CHAT_NONE)
+		return -ENOTSUP;
 	chat_reply_end(&m->chat, &m->vocab, out);
+	return 0;
 }
 
 engine_token engine_chat_end_token(const engine_model *m)
@@ -258,12 +270,15 @@ engine_token engine_chat_end_token(const engine_model *m)
 	return m->chat.close;
 }
 
-void engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
-			struct engine_tokens *out)
+int engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
+		       struct engine_tokens *out)
 {
+	if (m->chat.kind == CHAT_NONE)
+		return -ENOTSUP;
 	chat_begin(&m->chat, out);
 	for (size_t i = 0; i < n; i++)
 		chat_append(&m->chat, &m->vocab, &msgs[i], out);
 	if (add_prompt)
 		chat_prompt(&m->chat, &m->vocab, out);
+	return 0;
 }

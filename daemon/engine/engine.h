@@ -105,7 +105,7 @@ struct engine_vocab_info {
 	engine_token eos;      /* -1 when none */
 	engine_token eot;      /* end of turn, -1 when none */
 	bool add_bos;          /* tokenizing a prompt starts with BOS */
-	const char *chat;      /* chat template in use: "chatml" or "llama3", static storage */
+	const char *chat;      /* chat template in use: "chatml", "llama3" or "none", static storage */
 	bool chat_from_file;   /* recognised from tokenizer.chat_template (not --chat-template) */
 };
 
@@ -160,25 +160,29 @@ struct engine_message {
 	size_t len;            /* bytes of content */
 };
 
+/* The chat functions below return -ENOTSUP, appending nothing, when the
+ * model has no chat template (a base model without tokenizer.chat_template,
+ * opened without a chat_template option). */
 /* Appends what opens a conversation (BOS where the template or the model
  * wants one). */
-void engine_chat_begin(const engine_model *m, struct engine_tokens *out);
+int engine_chat_begin(const engine_model *m, struct engine_tokens *out);
 /* Appends one whole message. The template's markers are the special
  * tokens' ids; content is tokenized as plain text, so text that looks like a
  * marker in it stays text. Rendering messages one by one makes every turn a
  * token-prefix extension of the one before. */
-void engine_chat_append(const engine_model *m, const struct engine_message *msg, struct engine_tokens *out);
+int engine_chat_append(const engine_model *m, const struct engine_message *msg, struct engine_tokens *out);
 /* Appends the header of an assistant reply (the generation prompt). */
-void engine_chat_append_prompt(const engine_model *m, struct engine_tokens *out);
+int engine_chat_append_prompt(const engine_model *m, struct engine_tokens *out);
 /* Appends what closes an assistant reply whose ids were sampled after the
  * prompt, so that the conversation reads as if engine_chat_append had
  * rendered the reply. */
-void engine_chat_append_reply_end(const engine_model *m, struct engine_tokens *out);
-/* The token that ends an assistant turn (the stop token for generation). */
+int engine_chat_append_reply_end(const engine_model *m, struct engine_tokens *out);
+/* The token that ends an assistant turn (the stop token for generation),
+ * or -1 without a template. */
 engine_token engine_chat_end_token(const engine_model *m);
 /* begin + every message + (with add_prompt) the generation prompt. */
-void engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
-			struct engine_tokens *out);
+int engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
+		       struct engine_tokens *out);
 
 /* `agentd model ...`: returns the process exit status (0, 1 on an internal
  * failure, 2 on bad usage or a bad model file). argv[0] is "model". */

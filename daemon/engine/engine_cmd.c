@@ -122,6 +122,12 @@ static int engine_cmd_parse(int argc, char **argv, struct engine_cmd_args *a, ch
 	return 0;
 }
 
+/* Where a template that was not recognised from the file came from. */
+static const char *engine_cmd_template_source(const char *chat)
+{
+	return strcmp(chat, "none") == 0 ? "none" : "--chat-template";
+}
+
 static cJSON *engine_cmd_info_json(const engine_model *m, const char *path)
 {
 	const struct engine_hparams *hp = engine_model_hparams(m);
@@ -187,7 +193,8 @@ static cJSON *engine_cmd_info_json(const engine_model *m, const char *path)
 	cJSON_AddBoolToObject(v, "add_bos", vi.add_bos);
 	cJSON *c = cJSON_AddObjectToObject(root, "chat_template");
 	cJSON_AddStringToObject(c, "name", vi.chat);
-	cJSON_AddStringToObject(c, "source", vi.chat_from_file ? "tokenizer.chat_template" : "--chat-template");
+	cJSON_AddStringToObject(c, "source",
+				vi.chat_from_file ? "tokenizer.chat_template" : engine_cmd_template_source(vi.chat));
 	return root;
 }
 
@@ -223,7 +230,10 @@ static void engine_cmd_print_info(const engine_model *m, const char *path)
 	       vi.model, vi.pre, vi.n_tokens, vi.n_control, vi.n_user, vi.n_merges);
 	printf("special:       bos %d, eos %d, eot %d, add_bos %s\n", vi.bos, vi.eos, vi.eot,
 	       vi.add_bos ? "true" : "false");
-	printf("chat template: %s (%s)\n", vi.chat, vi.chat_from_file ? "from the file" : "from --chat-template");
+	if (strcmp(vi.chat, "none") == 0)
+		printf("chat template: none (the file has none; --chat-template names one)\n");
+	else
+		printf("chat template: %s (%s)\n", vi.chat, vi.chat_from_file ? "from the file" : "from --chat-template");
 }
 
 static int engine_cmd_tokenize(const engine_model *m, const struct engine_cmd_args *a)

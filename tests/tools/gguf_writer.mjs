@@ -129,7 +129,9 @@ function addedType(tok) {
 function fromTokenizerJson(pkg) {
   const tj = requireJudge(`${pkg}/models/tokenizer.json`);
   const cfg = requireJudge(`${pkg}/models/tokenizer_config.json`);
-  const size = Math.max(...Object.values(tj.model.vocab), ...tj.added_tokens.map((t) => t.id)) + 1;
+  let size = 0;
+  for (const id of Object.values(tj.model.vocab)) size = Math.max(size, id + 1);
+  for (const t of tj.added_tokens) size = Math.max(size, t.id + 1);
   const tokens = new Array(size).fill(null);
   const types = new Array(size).fill(1);
   for (const [text, id] of Object.entries(tj.model.vocab)) tokens[id] = text;
