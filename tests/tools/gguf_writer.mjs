@@ -15,6 +15,7 @@
 //     --chat-template chatml|llama3|qwen3|package|none|TEXT
 //     --pre NAME  --add-bos true|false  --version 2|3  --alignment N  --seed N
 //     --name NAME                 general.name
+//     --omit-key KEY  --omit-tensor NAME  --set-u32 KEY=N  --set-str KEY=TEXT   (repeatable; for bad files)
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -357,7 +358,17 @@ export function buildModel(o) {
   else if (TEMPLATES[template]) template = TEMPLATES[template];
   else if (template === 'none') template = null;
   if (template) kv.push(['tokenizer.chat_template', 'str', template]);
-  return { kv, tensors, version: o.version ?? 3, alignment: o.alignment ?? 32 };
+  // Edits that make files the reader must refuse.
+  for (const [key, type, value] of o.set ?? []) {
+    const i = kv.findIndex((e) => e[0] === key);
+    if (i >= 0) kv[i] = [key, type, value]; else kv.push([key, type, value]);
+  }
+  const omitKeys = new Set(o.omitKeys ?? []), omitTensors = new Set(o.omitTensors ?? []);
+  return {
+    kv: kv.filter((e) => !omitKeys.has(e[0])),
+    tensors: tensors.filter((t) => !omitTensors.has(t.name)),
+    version: o.version ?? 3, alignment: o.alignment ?? 32,
+  };
 }
 
 function main(argv) {
@@ -374,6 +385,14 @@ function main(argv) {
     if (a === '--tied') { o.tied = true; continue; }
     if (a === '--all-types') { o.allTypes = true; continue; }
     if (a === '--shuffle') { o.shuffle = true; continue; }
+    if (a === '--omit-key') { (o.omitKeys ??= []).push(argv[++i]); continue; }
+    if (a === '--omit-tensor') { (o.omitTensors ??= []).push(argv[++i]); continue; }
+    if (a === '--set-u32' || a === '--set-str') {
+      const [key, ...rest] = argv[++i].split('=');
+      const value = rest.join('=');
+      (o.set ??= []).push([key, a === '--set-u32' ? 'u32' : 'str', a === '--set-u32' ? Number(value) : value]);
+      continue;
+    }
     const k = names[a];
     if (!k || i + 1 >= argv.length) throw new Error(`bad argument ${a}`);
     let val = argv[++i];
