@@ -43,46 +43,34 @@ TEST(hparams_from_metadata)
 	free(path);
 }
 
-static void refused_model(const char *const *args, const char *needle)
-{
-	char *path = support_write_model(th_tempdir(), "bad.gguf", args);
-	engine_model *m = NULL;
-	char err[1024] = "";
-	if (engine_model_open(path, NULL, &m, err, sizeof(err)) >= 0)
-		th_fail(__FILE__, __LINE__, "a model that should fail with \"%s\" opened", needle);
-	CHECK_CONTAINS(err, needle);
-	CHECK_CONTAINS(err, path);
-	free(path);
-}
-
 TEST(errors_name_the_key_or_tensor)
 {
 	const char *a1[] = {"--omit-key", "llama.block_count", NULL};
-	refused_model(a1, "metadata key llama.block_count is missing");
+	support_refused(a1, "metadata key llama.block_count is missing");
 	const char *a2[] = {"--omit-key", "llama.attention.layer_norm_rms_epsilon", NULL};
-	refused_model(a2, "metadata key llama.attention.layer_norm_rms_epsilon is missing");
+	support_refused(a2, "metadata key llama.attention.layer_norm_rms_epsilon is missing");
 	const char *a3[] = {"--set-u32", "llama.attention.head_count_kv=3", NULL};
-	refused_model(a3, "llama.attention.head_count (4) is not a multiple of llama.attention.head_count_kv (3)");
+	support_refused(a3, "llama.attention.head_count (4) is not a multiple of llama.attention.head_count_kv (3)");
 	const char *a4[] = {"--set-u32", "llama.embedding_length=96", NULL};
-	refused_model(a4, "tensor token_embd.weight has shape [64, ");
+	support_refused(a4, "tensor token_embd.weight has shape [64, ");
 	const char *a5[] = {"--set-u32", "llama.feed_forward_length=100", NULL};
-	refused_model(a5, "expected [64, 100] from llama.embedding_length and llama.feed_forward_length");
+	support_refused(a5, "expected [64, 100] from llama.embedding_length and llama.feed_forward_length");
 	const char *a6[] = {"--omit-tensor", "blk.1.ffn_up.weight", NULL};
-	refused_model(a6, "tensor blk.1.ffn_up.weight is missing");
+	support_refused(a6, "tensor blk.1.ffn_up.weight is missing");
 	const char *a7[] = {"--arch", "qwen2", "--omit-tensor", "blk.0.attn_k.bias", NULL};
-	refused_model(a7, "tensor blk.0.attn_k.bias is missing");
+	support_refused(a7, "tensor blk.0.attn_k.bias is missing");
 	const char *a8[] = {"--set-str", "general.architecture=gpt2", NULL};
-	refused_model(a8, "general.architecture is 'gpt2': supported architectures are llama and qwen2");
+	support_refused(a8, "general.architecture is 'gpt2': supported architectures are llama and qwen2");
 	const char *a9[] = {"--set-u32", "llama.vocab_size=1000", NULL};
-	refused_model(a9, "llama.vocab_size is 1000 but tokenizer.ggml.tokens holds");
+	support_refused(a9, "llama.vocab_size is 1000 but tokenizer.ggml.tokens holds");
 	const char *a10[] = {"--set-u32", "llama.block_count=0", NULL};
-	refused_model(a10, "metadata key llama.block_count is 0");
+	support_refused(a10, "metadata key llama.block_count is 0");
 	const char *a11[] = {"--set-u32", "llama.rope.dimension_count=32", NULL};
-	refused_model(a11, "llama.rope.dimension_count (32) must be even and at most the head size (16)");
+	support_refused(a11, "llama.rope.dimension_count (32) must be even and at most the head size (16)");
 	const char *a12[] = {"--set-str", "llama.context_length=long", NULL};
-	refused_model(a12, "metadata key llama.context_length has type string, expected an integer");
+	support_refused(a12, "metadata key llama.context_length has type string, expected an integer");
 	const char *a13[] = {"--set-u32", "llama.block_count=3", NULL};
-	refused_model(a13, "tensor blk.2.attn_norm.weight is missing");
+	support_refused(a13, "tensor blk.2.attn_norm.weight is missing");
 }
 
 /* llama.cpp loads each model, creates a context and evaluates a few

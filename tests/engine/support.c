@@ -104,6 +104,18 @@ engine_model *support_open(const char *path, const char *chat_template)
 	return m;
 }
 
+void support_refused(const char *const *args, const char *needle)
+{
+	char *path = support_write_model(th_tempdir(), "bad.gguf", args);
+	engine_model *m = NULL;
+	char err[1024] = "";
+	if (engine_model_open(path, NULL, &m, err, sizeof(err)) >= 0)
+		th_fail(__FILE__, __LINE__, "a model that should fail with \"%s\" opened", needle);
+	CHECK_CONTAINS(err, needle);
+	CHECK_CONTAINS(err, path);
+	free(path);
+}
+
 char *support_ids_text(const engine_token *ids, size_t n)
 {
 	struct buf b = BUF_INIT;

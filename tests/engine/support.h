@@ -20,6 +20,9 @@ int support_run(const char *const *argv, long timeout_ms, char **output);
 char *support_write_model(const char *dir, const char *name, const char *const *args);
 /* Parses a JSON file; fails the test on error. Caller frees with cJSON_Delete. */
 cJSON *support_read_json(const char *path);
+/* Writes a model with the writer arguments args and checks that opening it
+ * fails with a message that contains needle and the file's path. */
+void support_refused(const char *const *args, const char *needle);
 /* Opens a model; fails the test with the engine's message on error. */
 engine_model *support_open(const char *path, const char *chat_template);
 /* The ids as a JSON-like list in a new string (caller frees). */

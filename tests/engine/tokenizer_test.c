@@ -296,32 +296,21 @@ TEST(incremental_detokenizer_holds_split_characters)
 	engine_model_free(m);
 }
 
-static void refused_vocab(const char *const *args, const char *needle)
-{
-	char *path = support_write_model(th_tempdir(), "bad.gguf", args);
-	engine_model *m = NULL;
-	char err[1024] = "";
-	if (engine_model_open(path, NULL, &m, err, sizeof(err)) >= 0)
-		th_fail(__FILE__, __LINE__, "a model that should fail with \"%s\" opened", needle);
-	CHECK_CONTAINS(err, needle);
-	free(path);
-}
-
 TEST(refuses_unknown_tokenizers)
 {
 	const char *spm[] = {"--set-str", "tokenizer.ggml.model=llama", NULL};
-	refused_vocab(spm, "tokenizer.ggml.model is 'llama': only 'gpt2' (byte-level BPE) is supported "
+	support_refused(spm, "tokenizer.ggml.model is 'llama': only 'gpt2' (byte-level BPE) is supported "
 			   "(SentencePiece vocabularies are not supported yet)");
 	const char *pre[] = {"--set-str", "tokenizer.ggml.pre=deepseek-llm", NULL};
-	refused_vocab(pre, "tokenizer.ggml.pre is 'deepseek-llm': unknown pre-tokenizer");
+	support_refused(pre, "tokenizer.ggml.pre is 'deepseek-llm': unknown pre-tokenizer");
 	const char *no_pre[] = {"--omit-key", "tokenizer.ggml.pre", NULL};
-	refused_vocab(no_pre, "metadata key tokenizer.ggml.pre is missing");
+	support_refused(no_pre, "metadata key tokenizer.ggml.pre is missing");
 	const char *no_merges[] = {"--omit-key", "tokenizer.ggml.merges", NULL};
-	refused_vocab(no_merges, "metadata key tokenizer.ggml.merges is missing");
+	support_refused(no_merges, "metadata key tokenizer.ggml.merges is missing");
 	const char *bad_bos[] = {"--set-u32", "tokenizer.ggml.bos_token_id=100000", NULL};
-	refused_vocab(bad_bos, "tokenizer.ggml.bos_token_id is 100000, past the vocabulary");
+	support_refused(bad_bos, "tokenizer.ggml.bos_token_id is 100000, past the vocabulary");
 	const char *no_bos[] = {"--omit-key", "tokenizer.ggml.bos_token_id", NULL};
-	refused_vocab(no_bos, "adds a BOS token but tokenizer.ggml.bos_token_id is missing");
+	support_refused(no_bos, "adds a BOS token but tokenizer.ggml.bos_token_id is missing");
 }
 
 TEST(long_inputs_tokenize_in_linear_time)
