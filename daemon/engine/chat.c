@@ -15,8 +15,7 @@
 static const char *const chat_roles[] = {"system", "user", "assistant"};
 
 /* The id of a template token the vocabulary must have. */
-static int chat_token(const struct vocab *v, const char *text, const char *tmpl, int32_t *id, char *err,
-		      size_t errlen)
+static int chat_token(const struct vocab *v, const char *text, const char *tmpl, int32_t *id, char *err, size_t errlen)
 {
 	*id = vocab_find(v, text, strlen(text));
 	if (*id < 0) {
@@ -38,8 +37,7 @@ static bool chat_contains(struct gguf_str s, const char *needle)
 	return false;
 }
 
-int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const char *forced, char *err,
-	      size_t errlen)
+int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const char *forced, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	if (forced) {
@@ -68,8 +66,9 @@ int chat_init(struct chat *c, const struct gguf *g, const struct vocab *v, const
 		} else if (chat_contains(tmpl, "<|start_header_id|>")) {
 			c->kind = CHAT_LLAMA3;
 		} else {
-			snprintf(err, errlen, "tokenizer.chat_template is not a template agentd knows (ChatML or Llama 3); "
-					      "name one with --chat-template chatml|llama3");
+			snprintf(err, errlen,
+				 "tokenizer.chat_template is not a template agentd knows (ChatML or Llama 3); "
+				 "name one with --chat-template chatml|llama3");
 			return -ENOTSUP;
 		}
 		c->from_file = true;
@@ -113,8 +112,7 @@ static bool chat_is_space(char ch)
 }
 
 /* Tokenizes head + body as one piece of text. */
-static void chat_text(const struct vocab *v, const char *head, const char *body, size_t len,
-		      struct engine_tokens *out)
+static void chat_text(const struct vocab *v, const char *head, const char *body, size_t len, struct engine_tokens *out)
 {
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, head);

@@ -18,12 +18,12 @@ enum chat_kind {
 };
 
 struct chat {
-	enum chat_kind kind;  /* the template */
-	bool from_file;       /* recognised from tokenizer.chat_template */
-	int32_t bos;          /* what opens a conversation, -1 for nothing */
-	int32_t open;         /* <|im_start|> or <|start_header_id|> */
-	int32_t header_end;   /* <|end_header_id|> (Llama 3), -1 for ChatML */
-	int32_t close;        /* <|im_end|> or <|eot_id|>: ends a turn */
+	enum chat_kind kind; /* the template */
+	bool from_file;      /* recognised from tokenizer.chat_template */
+	int32_t bos;         /* what opens a conversation, -1 for nothing */
+	int32_t open;        /* <|im_start|> or <|start_header_id|> */
+	int32_t header_end;  /* <|end_header_id|> (Llama 3), -1 for ChatML */
+	int32_t close;       /* <|im_end|> or <|eot_id|>: ends a turn */
 };
 
 /* Picks the template: forced ("chatml" or "llama3") when not NULL, else the

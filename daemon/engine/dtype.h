@@ -45,9 +45,9 @@ enum dtype_id {
 };
 
 struct dtype_info {
-	const char *name;      /* lower-case, as llama.cpp prints it ("q4_K") */
-	uint32_t block_elems;  /* elements per block (1 for plain types) */
-	uint32_t block_bytes;  /* bytes per block */
+	const char *name;     /* lower-case, as llama.cpp prints it ("q4_K") */
+	uint32_t block_elems; /* elements per block (1 for plain types) */
+	uint32_t block_bytes; /* bytes per block */
 };
 
 /* The description of type id (static storage), or NULL when the id is not

@@ -17,10 +17,10 @@
 #include "daemon/engine/vocab.h"
 
 struct engine_model {
-	struct gguf *gguf;         /* the mapped file; everything below borrows from it */
-	struct engine_hparams hp;  /* architecture and sizes */
-	struct vocab vocab;        /* tokenizer tables */
-	struct chat chat;          /* chat template */
+	struct gguf *gguf;        /* the mapped file; everything below borrows from it */
+	struct engine_hparams hp; /* architecture and sizes */
+	struct vocab vocab;       /* tokenizer tables */
+	struct chat chat;         /* chat template */
 };
 
 void engine_tokens_push(struct engine_tokens *t, engine_token id)

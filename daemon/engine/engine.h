@@ -46,20 +46,20 @@ void engine_model_free(engine_model *m);
 
 /* Architecture and sizes, from the <arch>.* metadata keys. */
 struct engine_hparams {
-	const char *arch;       /* "llama" or "qwen2" (static storage) */
-	uint32_t n_ctx_train;   /* context length it was trained with */
-	uint32_t n_embd;        /* embedding length */
-	uint32_t n_layer;       /* block count */
-	uint32_t n_ff;          /* feed-forward length */
-	uint32_t n_head;        /* attention heads */
-	uint32_t n_head_kv;     /* key/value heads (grouped-query attention) */
-	uint32_t head_dim;      /* dimensions per head */
-	uint32_t n_rot;         /* RoPE dimensions per head */
-	double rope_freq_base;  /* RoPE theta */
-	double rms_eps;         /* RMSNorm epsilon */
-	uint32_t n_vocab;       /* vocabulary size (rows of token_embd) */
-	bool tied_embeddings;   /* no output.weight: the output reuses token_embd */
-	bool qkv_bias;          /* attention projections have biases (qwen2) */
+	const char *arch;      /* "llama" or "qwen2" (static storage) */
+	uint32_t n_ctx_train;  /* context length it was trained with */
+	uint32_t n_embd;       /* embedding length */
+	uint32_t n_layer;      /* block count */
+	uint32_t n_ff;         /* feed-forward length */
+	uint32_t n_head;       /* attention heads */
+	uint32_t n_head_kv;    /* key/value heads (grouped-query attention) */
+	uint32_t head_dim;     /* dimensions per head */
+	uint32_t n_rot;        /* RoPE dimensions per head */
+	double rope_freq_base; /* RoPE theta */
+	double rms_eps;        /* RMSNorm epsilon */
+	uint32_t n_vocab;      /* vocabulary size (rows of token_embd) */
+	bool tied_embeddings;  /* no output.weight: the output reuses token_embd */
+	bool qkv_bias;         /* attention projections have biases (qwen2) */
 };
 
 /* Borrowed from m. */
@@ -67,10 +67,10 @@ const struct engine_hparams *engine_model_hparams(const engine_model *m);
 
 /* Tensors of one element type, for `agentd model info`. */
 struct engine_type_usage {
-	const char *type;   /* "f16", "q4_K", ... (static storage) */
-	uint64_t tensors;   /* how many tensors have this type */
-	uint64_t bytes;     /* their data, in bytes */
-	uint64_t elements;  /* their elements */
+	const char *type;  /* "f16", "q4_K", ... (static storage) */
+	uint64_t tensors;  /* how many tensors have this type */
+	uint64_t bytes;    /* their data, in bytes */
+	uint64_t elements; /* their elements */
 };
 
 /* Fills out[] (room for cap) with one entry per type present, in type id
@@ -95,18 +95,18 @@ enum engine_token_type {
 };
 
 struct engine_vocab_info {
-	const char *model;     /* tokenizer.ggml.model ("gpt2"), static storage */
-	const char *pre;       /* pre-tokenizer ("gpt-2", "llama-bpe", "qwen2"), static storage */
-	uint32_t n_tokens;     /* tokens */
-	uint32_t n_merges;     /* merges in use */
-	uint32_t n_control;    /* control tokens */
-	uint32_t n_user;       /* user-defined tokens */
-	engine_token bos;      /* -1 when none */
-	engine_token eos;      /* -1 when none */
-	engine_token eot;      /* end of turn, -1 when none */
-	bool add_bos;          /* tokenizing a prompt starts with BOS */
-	const char *chat;      /* chat template in use: "chatml", "llama3" or "none", static storage */
-	bool chat_from_file;   /* recognised from tokenizer.chat_template (not --chat-template) */
+	const char *model;   /* tokenizer.ggml.model ("gpt2"), static storage */
+	const char *pre;     /* pre-tokenizer ("gpt-2", "llama-bpe", "qwen2"), static storage */
+	uint32_t n_tokens;   /* tokens */
+	uint32_t n_merges;   /* merges in use */
+	uint32_t n_control;  /* control tokens */
+	uint32_t n_user;     /* user-defined tokens */
+	engine_token bos;    /* -1 when none */
+	engine_token eos;    /* -1 when none */
+	engine_token eot;    /* end of turn, -1 when none */
+	bool add_bos;        /* tokenizing a prompt starts with BOS */
+	const char *chat;    /* chat template in use: "chatml", "llama3" or "none", static storage */
+	bool chat_from_file; /* recognised from tokenizer.chat_template (not --chat-template) */
 };
 
 void engine_model_vocab_info(const engine_model *m, struct engine_vocab_info *out);

@@ -226,14 +226,15 @@ static void engine_cmd_print_info(const engine_model *m, const char *path)
 		       usage[i].tensors, usage[i].bytes, usage[i].elements);
 	struct engine_vocab_info vi;
 	engine_model_vocab_info(m, &vi);
-	printf("tokenizer:     %s, pre-tokenizer %s, %u tokens (%u control, %u user-defined), %u merges\n",
-	       vi.model, vi.pre, vi.n_tokens, vi.n_control, vi.n_user, vi.n_merges);
+	printf("tokenizer:     %s, pre-tokenizer %s, %u tokens (%u control, %u user-defined), %u merges\n", vi.model,
+	       vi.pre, vi.n_tokens, vi.n_control, vi.n_user, vi.n_merges);
 	printf("special:       bos %d, eos %d, eot %d, add_bos %s\n", vi.bos, vi.eos, vi.eot,
 	       vi.add_bos ? "true" : "false");
 	if (strcmp(vi.chat, "none") == 0)
 		printf("chat template: none (the file has none; --chat-template names one)\n");
 	else
-		printf("chat template: %s (%s)\n", vi.chat, vi.chat_from_file ? "from the file" : "from --chat-template");
+		printf("chat template: %s (%s)\n", vi.chat,
+		       vi.chat_from_file ? "from the file" : "from --chat-template");
 }
 
 static int engine_cmd_tokenize(const engine_model *m, const struct engine_cmd_args *a)

@@ -37,8 +37,8 @@ static int gguf_fail(struct gguf_cursor *c, const char *fmt, ...)
 }
 
 static const char *const gguf_type_names[GGUF_TYPE_COUNT] = {
-	"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
-	"bool", "string", "array", "uint64", "int64", "float64",
+	"uint8", "int8",   "uint16", "int16",  "uint32", "int32",   "float32",
+	"bool",  "string", "array",  "uint64", "int64",  "float64",
 };
 
 /* Bytes of one scalar of type t, or 0 for STRING and ARRAY. */
@@ -78,8 +78,8 @@ static int gguf_read(struct gguf_cursor *c, size_t n, uint64_t *v, const char *w
 {
 	*v = 0;
 	if (c->size - c->off < n)
-		return gguf_fail(c, "file is truncated: %s at offset %zu needs %zu bytes, the file has %zu", what, c->off,
-				 n, c->size);
+		return gguf_fail(c, "file is truncated: %s at offset %zu needs %zu bytes, the file has %zu", what,
+				 c->off, n, c->size);
 	*v = gguf_le(c->base + c->off, n);
 	c->off += n;
 	return 0;
@@ -145,8 +145,9 @@ static int gguf_read_array(struct gguf_cursor *c, struct gguf_value *v, const ch
 		if (elem == GGUF_TYPE_BOOL)
 			for (uint64_t i = 0; i < n; i++)
 				if (v->arr.data[i] > 1)
-					return gguf_fail(c, "metadata '%s': element %llu of a bool array is %u, not 0 or 1",
-							 key, (unsigned long long)i, v->arr.data[i]);
+					return gguf_fail(
+						c, "metadata '%s': element %llu of a bool array is %u, not 0 or 1", key,
+						(unsigned long long)i, v->arr.data[i]);
 		c->off += (size_t)(n * min);
 		return 0;
 	}
@@ -174,8 +175,7 @@ static int gguf_read_value(struct gguf_cursor *c, uint32_t type, struct gguf_val
 	case GGUF_TYPE_UINT8:
 	case GGUF_TYPE_UINT16:
 	case GGUF_TYPE_UINT32:
-	case GGUF_TYPE_UINT64:
-		return gguf_read(c, gguf_scalar_size(type), &v->u, key);
+	case GGUF_TYPE_UINT64: return gguf_read(c, gguf_scalar_size(type), &v->u, key);
 	case GGUF_TYPE_BOOL:
 		if ((rc = gguf_read(c, 1, &v->u, key)) < 0)
 			return rc;
@@ -209,12 +209,9 @@ static int gguf_read_value(struct gguf_cursor *c, uint32_t type, struct gguf_val
 			return rc;
 		memcpy(&v->f, &raw, 8);
 		return 0;
-	case GGUF_TYPE_STRING:
-		return gguf_read_str(c, &v->str, key);
-	case GGUF_TYPE_ARRAY:
-		return gguf_read_array(c, v, key, depth);
-	default:
-		return gguf_fail(c, "metadata '%s': value type %u is not a GGUF type", key, type);
+	case GGUF_TYPE_STRING: return gguf_read_str(c, &v->str, key);
+	case GGUF_TYPE_ARRAY: return gguf_read_array(c, v, key, depth);
+	default: return gguf_fail(c, "metadata '%s': value type %u is not a GGUF type", key, type);
 	}
 }
 
@@ -350,14 +347,15 @@ static int gguf_place_tensors(struct gguf *g, struct gguf_cursor *c)
 	if (g->n_tensors == 0)
 		return 0;
 	if (g->data_offset > g->size)
-		return gguf_fail(c, "the tensor data section would start at offset %llu, past the end of the file (%zu bytes)",
-				 (unsigned long long)g->data_offset, g->size);
+		return gguf_fail(
+			c, "the tensor data section would start at offset %llu, past the end of the file (%zu bytes)",
+			(unsigned long long)g->data_offset, g->size);
 	uint64_t data_size = g->size - g->data_offset;
 	for (size_t i = 0; i < g->n_tensors; i++) {
 		struct gguf_tensor *t = &g->tensors[i];
 		if (t->offset % g->alignment != 0)
-			return gguf_fail(c, "tensor '%s' data offset %llu is not a multiple of the alignment %u", t->name,
-					 (unsigned long long)t->offset, g->alignment);
+			return gguf_fail(c, "tensor '%s' data offset %llu is not a multiple of the alignment %u",
+					 t->name, (unsigned long long)t->offset, g->alignment);
 		if (t->offset > data_size || t->bytes > data_size - t->offset)
 			return gguf_fail(c,
 					 "tensor '%s' (%llu bytes at data offset %llu) runs past the end of the file "
@@ -395,7 +393,8 @@ static int gguf_parse(struct gguf *g, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	if (version != 2 && version != 3)
-		return gguf_fail(&c, "unsupported GGUF version %llu (2 and 3 are supported)", (unsigned long long)version);
+		return gguf_fail(&c, "unsupported GGUF version %llu (2 and 3 are supported)",
+				 (unsigned long long)version);
 	g->version = (uint32_t)version;
 	if ((rc = gguf_read(&c, 8, &n_tensors, "tensor count")) < 0 ||
 	    (rc = gguf_read(&c, 8, &n_kv, "metadata count")) < 0)
@@ -579,8 +578,8 @@ int gguf_get_uint(const struct gguf *g, const char *key, uint64_t max, uint64_t 
 			snprintf(err, errlen, "metadata key %s is %lld, outside 0..%llu", key, (long long)v->i,
 				 (unsigned long long)max);
 		else
-			snprintf(err, errlen, "metadata key %s is %llu, outside 0..%llu", key,
-				 (unsigned long long)v->u, (unsigned long long)max);
+			snprintf(err, errlen, "metadata key %s is %llu, outside 0..%llu", key, (unsigned long long)v->u,
+				 (unsigned long long)max);
 		return -EINVAL;
 	}
 	*out = v->u;
@@ -619,8 +618,8 @@ int gguf_get_string(const struct gguf *g, const char *key, struct gguf_str *out,
 	return rc;
 }
 
-int gguf_get_array(const struct gguf *g, const char *key, uint32_t elem_type, const struct gguf_value **out,
-		   char *err, size_t errlen)
+int gguf_get_array(const struct gguf *g, const char *key, uint32_t elem_type, const struct gguf_value **out, char *err,
+		   size_t errlen)
 {
 	const struct gguf_value *v;
 	int rc = gguf_lookup(g, key, &v, gguf_is_array, "array", err, errlen);

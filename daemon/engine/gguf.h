@@ -64,29 +64,29 @@ struct gguf_kv {
 };
 
 struct gguf_tensor {
-	char *name;                  /* owned, NUL-terminated */
-	uint32_t type;               /* a dtype id (daemon/engine/dtype.h) */
-	uint32_t n_dims;             /* 1..GGUF_MAX_DIMS */
-	uint64_t ne[GGUF_MAX_DIMS];  /* elements per dimension, innermost first; 1 past n_dims */
-	uint64_t n_elems;            /* product of ne */
-	uint64_t offset;             /* from the start of the data section */
-	uint64_t bytes;              /* size of the data */
-	const void *data;            /* borrowed from the mapping */
+	char *name;                 /* owned, NUL-terminated */
+	uint32_t type;              /* a dtype id (daemon/engine/dtype.h) */
+	uint32_t n_dims;            /* 1..GGUF_MAX_DIMS */
+	uint64_t ne[GGUF_MAX_DIMS]; /* elements per dimension, innermost first; 1 past n_dims */
+	uint64_t n_elems;           /* product of ne */
+	uint64_t offset;            /* from the start of the data section */
+	uint64_t bytes;             /* size of the data */
+	const void *data;           /* borrowed from the mapping */
 };
 
 struct gguf {
-	const uint8_t *base;          /* the file's bytes */
-	size_t size;                  /* file size */
-	bool mapped;                  /* base is our mmap (unmapped on close) */
-	uint32_t version;             /* 2 or 3 */
-	uint32_t alignment;           /* general.alignment, or the default */
-	uint64_t data_offset;         /* file offset of the tensor data section */
-	size_t n_kv;                  /* metadata entries */
-	struct gguf_kv *kv;           /* owned, n_kv entries in file order */
-	size_t n_tensors;             /* tensors */
-	struct gguf_tensor *tensors;  /* owned, n_tensors entries in file order */
-	struct strmap kv_index;       /* key -> index into kv */
-	struct strmap tensor_index;   /* name -> index into tensors */
+	const uint8_t *base;         /* the file's bytes */
+	size_t size;                 /* file size */
+	bool mapped;                 /* base is our mmap (unmapped on close) */
+	uint32_t version;            /* 2 or 3 */
+	uint32_t alignment;          /* general.alignment, or the default */
+	uint64_t data_offset;        /* file offset of the tensor data section */
+	size_t n_kv;                 /* metadata entries */
+	struct gguf_kv *kv;          /* owned, n_kv entries in file order */
+	size_t n_tensors;            /* tensors */
+	struct gguf_tensor *tensors; /* owned, n_tensors entries in file order */
+	struct strmap kv_index;      /* key -> index into kv */
+	struct strmap tensor_index;  /* name -> index into tensors */
 };
 
 /* Maps and validates the file at path. On success *out is a new gguf the
@@ -116,8 +116,8 @@ int gguf_get_bool(const struct gguf *g, const char *key, bool *out, char *err, s
 /* *out borrows from g. */
 int gguf_get_string(const struct gguf *g, const char *key, struct gguf_str *out, char *err, size_t errlen);
 /* An array whose elements have type elem_type; *out borrows from g. */
-int gguf_get_array(const struct gguf *g, const char *key, uint32_t elem_type, const struct gguf_value **out,
-		   char *err, size_t errlen);
+int gguf_get_array(const struct gguf *g, const char *key, uint32_t elem_type, const struct gguf_value **out, char *err,
+		   size_t errlen);
 /* Element i (< n) of an array of any integer type, as a signed value
  * (UINT64 elements above INT64_MAX read as -1). */
 int64_t gguf_array_int(const struct gguf_value *arr, uint64_t i);

@@ -88,12 +88,12 @@ static int model_tensor(const struct gguf *g, const char *name, bool optional, u
 }
 
 struct model_expect {
-	const char *name;  /* tensor name; %u is the layer */
-	uint32_t n_dims;   /* 1 or 2 */
-	uint64_t ne0;      /* expected ne[0] */
-	uint64_t ne1;      /* expected ne[1] (2-d) */
-	const char *why;   /* the keys that fix the shape, for messages */
-	bool bias;         /* only for architectures with attention biases */
+	const char *name; /* tensor name; %u is the layer */
+	uint32_t n_dims;  /* 1 or 2 */
+	uint64_t ne0;     /* expected ne[0] */
+	uint64_t ne1;     /* expected ne[1] (2-d) */
+	const char *why;  /* the keys that fix the shape, for messages */
+	bool bias;        /* only for architectures with attention biases */
 };
 
 static int model_check_tensors(const struct gguf *g, const struct model_arch *arch, struct engine_hparams *hp,
@@ -180,8 +180,9 @@ int model_describe(const struct gguf *g, uint32_t n_tokens, struct engine_hparam
 	if ((rc = model_uint(g, a, "attention.head_count_kv", true, 4096, &hp->n_head_kv, err, errlen)) < 0)
 		return rc;
 	if (hp->n_head % hp->n_head_kv != 0) {
-		snprintf(err, errlen, "%s.attention.head_count (%u) is not a multiple of %s.attention.head_count_kv (%u)",
-			 a, hp->n_head, a, hp->n_head_kv);
+		snprintf(err, errlen,
+			 "%s.attention.head_count (%u) is not a multiple of %s.attention.head_count_kv (%u)", a,
+			 hp->n_head, a, hp->n_head_kv);
 		return -EINVAL;
 	}
 	char key_length[128];

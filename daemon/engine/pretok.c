@@ -16,7 +16,7 @@ static unsigned pretok_class(const uint32_t *cps, size_t n, size_t i)
 
 #define PRETOK_IN_TEXT 0x80u
 /* A code point that is not a letter, number or space ([^\s\p{L}\p{N}]). */
-#define PRETOK_OTHER(f) (((f) & PRETOK_IN_TEXT) && !((f) & (UNICODE_LETTER | UNICODE_NUMBER | UNICODE_SPACE)))
+#define PRETOK_OTHER(f) (((f)&PRETOK_IN_TEXT) && !((f) & (UNICODE_LETTER | UNICODE_NUMBER | UNICODE_SPACE)))
 
 static uint32_t pretok_lower_ascii(uint32_t c)
 {
@@ -144,11 +144,8 @@ static const struct {
 	const char *name;      /* tokenizer.ggml.pre */
 	enum pretok_kind kind; /* the rules it names */
 } pretok_names[] = {
-	{"gpt-2", PRETOK_GPT2},
-	{"llama-bpe", PRETOK_LLAMA3},
-	{"llama3", PRETOK_LLAMA3},
-	{"llama-v3", PRETOK_LLAMA3},
-	{"qwen2", PRETOK_QWEN2},
+	{"gpt-2", PRETOK_GPT2},      {"llama-bpe", PRETOK_LLAMA3}, {"llama3", PRETOK_LLAMA3},
+	{"llama-v3", PRETOK_LLAMA3}, {"qwen2", PRETOK_QWEN2},
 };
 
 int pretok_from_name(const char *name, size_t len)

@@ -20,28 +20,28 @@ struct tokenizer_symbol {
 
 /* A merge that was possible when pushed; checked again when popped. */
 struct tokenizer_merge {
-	uint32_t rank;     /* position in tokenizer.ggml.merges: lower merges first */
-	int32_t left;      /* index of the left symbol: among equal ranks the leftmost merges first */
-	int32_t left_id;   /* the left symbol's token when pushed */
-	int32_t right_id;  /* the right symbol's token when pushed */
-	int32_t merged;    /* the token the merge makes */
+	uint32_t rank;    /* position in tokenizer.ggml.merges: lower merges first */
+	int32_t left;     /* index of the left symbol: among equal ranks the leftmost merges first */
+	int32_t left_id;  /* the left symbol's token when pushed */
+	int32_t right_id; /* the right symbol's token when pushed */
+	int32_t merged;   /* the token the merge makes */
 };
 
 /* Buffers reused across the words of one call. */
 struct tokenizer_scratch {
-	uint32_t *cps;                  /* code points of the fragment */
-	size_t *offs;                   /* byte offset of each code point in text, plus the end */
-	size_t *ends;                   /* word ends, in code points */
-	size_t cp_cap;                  /* room in cps, offs and ends */
-	char *clean;                    /* the fragment with invalid bytes replaced, when it has any */
-	size_t clean_cap;               /* room in clean */
-	struct tokenizer_symbol *syms;  /* the symbols of a word */
-	size_t sym_cap;                 /* room in syms */
-	struct tokenizer_merge *heap;   /* candidate merges, a binary min-heap */
-	size_t heap_len;                /* entries in heap */
-	size_t heap_cap;                /* room in heap */
-	char *word;                     /* a word spelled in the byte-level alphabet */
-	size_t word_cap;                /* room in word */
+	uint32_t *cps;                 /* code points of the fragment */
+	size_t *offs;                  /* byte offset of each code point in text, plus the end */
+	size_t *ends;                  /* word ends, in code points */
+	size_t cp_cap;                 /* room in cps, offs and ends */
+	char *clean;                   /* the fragment with invalid bytes replaced, when it has any */
+	size_t clean_cap;              /* room in clean */
+	struct tokenizer_symbol *syms; /* the symbols of a word */
+	size_t sym_cap;                /* room in syms */
+	struct tokenizer_merge *heap;  /* candidate merges, a binary min-heap */
+	size_t heap_len;               /* entries in heap */
+	size_t heap_cap;               /* room in heap */
+	char *word;                    /* a word spelled in the byte-level alphabet */
+	size_t word_cap;               /* room in word */
 };
 
 static bool tokenizer_merge_before(const struct tokenizer_merge *a, const struct tokenizer_merge *b)

@@ -3,6 +3,8 @@
  * code points sharing the flags, which lasts until the next entry. */
 #include "daemon/engine/unicode.h"
 
+/* clang-format off */
+
 const struct unicode_range unicode_ranges[] = {
 	{0x000000, 0},
 	{0x000009, 4},

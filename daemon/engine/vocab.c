@@ -19,8 +19,7 @@ static int vocab_check_model(const struct gguf *g, struct vocab *v, char *err, s
 	if (rc < 0)
 		return rc;
 	if (!gguf_str_eq(model, "gpt2")) {
-		snprintf(err, errlen,
-			 "tokenizer.ggml.model is '%.*s': only 'gpt2' (byte-level BPE) is supported%s",
+		snprintf(err, errlen, "tokenizer.ggml.model is '%.*s': only 'gpt2' (byte-level BPE) is supported%s",
 			 (int)(model.len > 64 ? 64 : model.len), model.ptr,
 			 gguf_str_eq(model, "llama") ? " (SentencePiece vocabularies are not supported yet)" : "");
 		return -ENOTSUP;

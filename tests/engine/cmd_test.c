@@ -41,7 +41,8 @@ TEST(help_and_usage_errors)
 		{{"tokenize", "--model", "x", "--text", NULL}, "--text needs a value"},
 		{{"tokenize", "--model", "x", NULL}, "tokenize needs exactly one of --text TEXT and --file FILE"},
 		{{"info", "--model", "x", "--special", NULL}, "belong to tokenize"},
-		{{"info", "--model", "x", "--chat-template", "vicuna", NULL}, "--chat-template must be chatml or llama3"},
+		{{"info", "--model", "x", "--chat-template", "vicuna", NULL},
+		 "--chat-template must be chatml or llama3"},
 		{{"info", "--model", "/nonexistent.gguf", NULL}, "cannot open /nonexistent.gguf"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -138,8 +139,8 @@ TEST(tokenize_prints_ids)
 	CHECK_INT(th_run_agentd(a1, &out, 10000), ==, 0);
 	check_line(out, want_plain);
 	free(out);
-	const char *a2[] = {"model", "tokenize", "--model", path, "--text", text, "--special", "--add-bos", "--json",
-			    NULL};
+	const char *a2[] = {"model", "tokenize",  "--model",   path,     "--text",
+			    text,    "--special", "--add-bos", "--json", NULL};
 	CHECK_INT(th_run_agentd(a2, &out, 10000), ==, 0);
 	check_line(out, want_special);
 	free(out);

@@ -132,8 +132,18 @@ TEST(every_metadata_type)
 	const char *keys[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "u64", "i64", "f64"};
 	const int sizes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 8, 8, 8};
 	const uint32_t types[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12};
-	const uint64_t values[] = {200, 0xFE, 60000, 0xFFFE, 4000000000u, 0xFFFFFFFE, 0x40490fdb, 1, 0,
-				   0xFFFFFFFFFFFFFFF0ull, 0xFFFFFFFFFFFFFFFEull, 0x400921fb54442d18ull};
+	const uint64_t values[] = {200,
+				   0xFE,
+				   60000,
+				   0xFFFE,
+				   4000000000u,
+				   0xFFFFFFFE,
+				   0x40490fdb,
+				   1,
+				   0,
+				   0xFFFFFFFFFFFFFFF0ull,
+				   0xFFFFFFFFFFFFFFFEull,
+				   0x400921fb54442d18ull};
 	for (int i = 0; i < 12; i++) {
 		put_str(&b, keys[i]);
 		put(&b, types[i], 4);
@@ -469,7 +479,8 @@ TEST(writer_files_agree_with_node_llama_cpp)
 		const struct gguf_tensor *ours = gguf_find_tensor(g2, cJSON_GetObjectItem(t, "name")->valuestring);
 		CHECK(ours != NULL);
 		CHECK_INT(ours->type, ==, cJSON_GetObjectItem(t, "type")->valueint);
-		CHECK_INT((const uint8_t *)ours->data - g2->base, ==, cJSON_GetObjectItem(t, "file_offset")->valuedouble);
+		CHECK_INT((const uint8_t *)ours->data - g2->base, ==,
+			  cJSON_GetObjectItem(t, "file_offset")->valuedouble);
 		const cJSON *dims = cJSON_GetObjectItem(t, "dims");
 		CHECK_INT(cJSON_GetArraySize(dims), ==, ours->n_dims);
 		for (uint32_t d = 0; d < ours->n_dims; d++)

@@ -11,9 +11,10 @@
 
 TEST(hparams_from_metadata)
 {
-	const char *args[] = {"--arch", "qwen2", "--n-embd", "128", "--n-layer", "3", "--n-head", "8", "--n-head-kv",
-			      "2", "--n-ff", "320", "--n-ctx", "4096", "--tied", "--shuffle", "--chat-template",
-			      "chatml", NULL};
+	const char *args[] = {"--arch",   "qwen2", "--n-embd",    "128",       "--n-layer",       "3",
+			      "--n-head", "8",     "--n-head-kv", "2",         "--n-ff",          "320",
+			      "--n-ctx",  "4096",  "--tied",      "--shuffle", "--chat-template", "chatml",
+			      NULL};
 	char *path = support_write_model(th_tempdir(), "q.gguf", args);
 	engine_model *m = support_open(path, NULL);
 	const struct engine_hparams *hp = engine_model_hparams(m);
@@ -88,9 +89,14 @@ static void llama_cpp_loads(const char *arch)
 		bool k_quant = strchr(types[i], 'k') != NULL;
 		char name[32];
 		snprintf(name, sizeof(name), "%s.gguf", types[i]);
-		const char *args[] = {"--arch", arch, "--type", types[i], "--n-embd", k_quant ? "256" : "64",
-				      "--n-ff", k_quant ? "512" : "96", "--n-head", "4", "--n-head-kv",
-				      k_quant ? "4" : "2", "--shuffle", "--tied", NULL};
+		const char *args[] = {"--arch",      arch,
+				      "--type",      types[i],
+				      "--n-embd",    k_quant ? "256" : "64",
+				      "--n-ff",      k_quant ? "512" : "96",
+				      "--n-head",    "4",
+				      "--n-head-kv", k_quant ? "4" : "2",
+				      "--shuffle",   "--tied",
+				      NULL};
 		/* Untied output for half of them. */
 		if (i % 2)
 			args[13] = NULL;

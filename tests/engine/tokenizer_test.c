@@ -130,12 +130,18 @@ TEST(invalid_utf8_reads_as_replacement_characters)
 		const char *bad;     /* invalid input */
 		const char *as_text; /* what it must tokenize like */
 	} cases[] = {
-		{"a\xff" "b", "a\xef\xbf\xbd" "b"},
+		{"a\xff"
+		 "b",
+		 "a\xef\xbf\xbd"
+		 "b"},
 		{"\x80", "\xef\xbf\xbd"},
-		{"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"},                  /* truncated */
-		{"\xe2\x82" "A", "\xef\xbf\xbd\xef\xbf\xbd" "A"},            /* interrupted */
-		{"\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd"},                    /* overlong */
-		{"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},    /* surrogate */
+		{"x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd"}, /* truncated */
+		{"\xe2\x82"
+		 "A",
+		 "\xef\xbf\xbd\xef\xbf\xbd"
+		 "A"},                                                                    /* interrupted */
+		{"\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd"},                                 /* overlong */
+		{"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},                 /* surrogate */
 		{"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* past U+10FFFF */
 		{"ok \xf0\x9f\x98", "ok \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
 	};
@@ -214,8 +220,13 @@ TEST(bos_follows_add_bos_token)
 TEST(detokenize_round_trips)
 {
 	engine_model *m = synthetic(NULL);
-	const char *texts[] = {"", "Hello, world!", "  leading and trailing  ", "tabs\tand\nnewlines\r\n",
-			       "日本語 and emoji 👨‍👩‍👧 ok", "it's 12345 <tool_call> done", "\xef\xbf\xbd"};
+	const char *texts[] = {"",
+			       "Hello, world!",
+			       "  leading and trailing  ",
+			       "tabs\tand\nnewlines\r\n",
+			       "日本語 and emoji 👨‍👩‍👧 ok",
+			       "it's 12345 <tool_call> done",
+			       "\xef\xbf\xbd"};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		struct engine_tokens t = tokenize(m, texts[i], strlen(texts[i]), 0);
 		struct buf out = BUF_INIT;
@@ -300,7 +311,7 @@ TEST(refuses_unknown_tokenizers)
 {
 	const char *spm[] = {"--set-str", "tokenizer.ggml.model=llama", NULL};
 	support_refused(spm, "tokenizer.ggml.model is 'llama': only 'gpt2' (byte-level BPE) is supported "
-			   "(SentencePiece vocabularies are not supported yet)");
+			     "(SentencePiece vocabularies are not supported yet)");
 	const char *pre[] = {"--set-str", "tokenizer.ggml.pre=deepseek-llm", NULL};
 	support_refused(pre, "tokenizer.ggml.pre is 'deepseek-llm': unknown pre-tokenizer");
 	const char *no_pre[] = {"--omit-key", "tokenizer.ggml.pre", NULL};

@@ -32,8 +32,8 @@ static void replay_mutate(uint8_t *buf, size_t *size, size_t cap)
 		case 1: buf[at] = (uint8_t)replay_next(); break;
 		case 2: {
 			/* An interesting integer over a length or count. */
-			static const uint64_t values[] = {0, 1, 0x7F, 0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFFFFFFFFFF,
-							  UINT64_MAX, 32, 64, 1u << 20};
+			static const uint64_t values[] = {
+				0, 1, 0x7F, 0xFF, 0xFFFF, 0xFFFFFFFF, 0x7FFFFFFFFFFFFFFF, UINT64_MAX, 32, 64, 1u << 20};
 			uint64_t v = values[replay_next() % (sizeof(values) / sizeof(values[0]))];
 			size_t n = at + 8 <= *size ? 8 : *size - at;
 			memcpy(buf + at, &v, n);
@@ -56,8 +56,9 @@ static void replay_mutate(uint8_t *buf, size_t *size, size_t cap)
 
 TEST(mutated_models)
 {
-	const char *args[] = {"--vocab", "synthetic", "--merges", "40", "--n-embd", "32", "--n-layer", "1",
-			      "--n-ff", "32", "--tied", "--chat-template", "chatml", "--type", "q8_0", NULL};
+	const char *args[] = {"--vocab",   "synthetic", "--merges", "40", "--n-embd", "32",
+			      "--n-layer", "1",         "--n-ff",   "32", "--tied",   "--chat-template",
+			      "chatml",    "--type",    "q8_0",     NULL};
 	char *path = support_write_model(th_tempdir(), "seed.gguf", args);
 	char *seed = th_read_file(path);
 	CHECK(seed != NULL);

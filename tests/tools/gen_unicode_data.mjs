@@ -24,6 +24,8 @@ out.push(' * do not edit. Code point classes as ranges: each entry starts a run 
 out.push(' * code points sharing the flags, which lasts until the next entry. */');
 out.push('#include "daemon/engine/unicode.h"');
 out.push('');
+out.push('/* clang-format off */');
+out.push('');
 out.push('const struct unicode_range unicode_ranges[] = {');
 for (const [cp, f] of ranges) out.push(`\t{0x${cp.toString(16).toUpperCase().padStart(6, '0')}, ${f}},`);
 out.push('};');
