@@ -28,7 +28,9 @@ struct engine_tokens {
 void engine_tokens_push(struct engine_tokens *t, engine_token id);
 void engine_tokens_free(struct engine_tokens *t);
 
-/* An opened model: owns the mapping of its file. */
+/* An opened model: owns the mapping of its file. It is read-only once
+ * open, so any number of threads may tokenize, detokenize and render chats
+ * with it at once (each call keeps its own scratch space). */
 typedef struct engine_model engine_model;
 
 struct engine_model_options {

@@ -5,12 +5,14 @@
 // random mixtures. Strings are NFC (Qwen's reference tokenizer normalizes
 // to NFC, llama.cpp does not: NFC input is the same for both).
 //
-// Characters on which the reference implementations disagree among
-// themselves are kept out of this corpus and tested separately (see
-// DIVERGENT below): U+0085 and U+FEFF (white space to Rust and llama.cpp,
-// not to JavaScript, or the other way round), the long s (U+017F, which
-// JavaScript's case-insensitive contractions fold to 's') and characters
-// assigned after Unicode 15.1 (newer than llama.cpp's tables).
+// Strings the judges are not expected to agree on are kept out of it and
+// compared with llama.cpp only (DIVERGENT below): text that is not NFC
+// (Qwen's reference tokenizer normalizes it; llama.cpp and agentd tokenize
+// what they are given), U+0085 and U+FEFF (white space to Unicode and
+// llama.cpp but not to JavaScript's \s, or the other way round), and the
+// long s U+017F (JavaScript's case-insensitive contractions fold it to 's').
+// The random characters come from blocks assigned by Unicode 15.1, on which
+// llama.cpp's tables and agentd's (Unicode 17, generated with node) agree.
 
 function rng(seed) {
   let s = seed >>> 0 || 1;
@@ -158,8 +160,7 @@ export function makeCorpus(seed = 1, n = 2400) {
   return out.map((s) => s.normalize('NFC'));
 }
 
-// Strings on which the reference implementations disagree: compared with
-// llama.cpp only.
+// Compared with llama.cpp only (see the top of this file).
 export const DIVERGENT = [
   'a\u0085b', 'x\u0085\u0085 y', '\ufeffhello', 'a \ufeff b', "it'ſ", "IT'ſ here", 'e\u0301', 'Cafe\u0301 ',
   '\u1e9b\u0323', 'A\u030a', '\u0958', 'ﬀ', '\u0085',
