@@ -3,7 +3,7 @@
 # same text: the judges' corpus (code, many scripts, emoji, digits, white
 # space) concatenated to about 8 MB, tokenized in one call, for each real
 # vocabulary. Prints tokens/s; the best of 3 runs each.
-#   tests/bench/tokenize.sh            (after scripts/install-deps.sh)
+#   tests/bench/tokenize.sh   (after scripts/install-deps.sh and scripts/install-judges.sh)
 set -eu
 cd "$(dirname "$0")/../.."
 build=build-bench
