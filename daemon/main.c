@@ -5,6 +5,7 @@
 
 #include "build_config.h"
 #include "daemon/config.h"
+#include "daemon/engine/engine.h"
 #include "daemon/serve.h"
 
 static void main_usage(FILE *out)
@@ -13,6 +14,7 @@ static void main_usage(FILE *out)
 		     "\n"
 		     "commands:\n"
 		     "  serve      run the daemon in the foreground (the default)\n"
+		     "  model      work on GGUF model files: agentd model --help\n"
 		     "  help       show this help, or a command's: agentd help serve\n"
 		     "  version    show the version\n"
 		     "\n"
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "serve") == 0)
 		return main_serve(argc - 2, argv + 2);
+	if (strcmp(cmd, "model") == 0)
+		return engine_cmd_model(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0) {
 		main_version();
 		return 0;
@@ -73,6 +77,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "help") == 0) {
 		if (argc >= 3 && strcmp(argv[2], "serve") == 0)
 			config_print_help("agentd", stdout);
+		else if (argc >= 3 && strcmp(argv[2], "model") == 0)
+			return engine_cmd_model(2, (char *[]){"model", "--help", NULL});
 		else
 			main_usage(stdout);
 		return 0;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# README's test command: installs the dependencies, builds agentd with
+# README's test command: installs the dependencies (and the engine's
+# judges, scripts/install-judges.sh), builds agentd with
 # AddressSanitizer and UndefinedBehaviorSanitizer and warnings as errors,
 # runs every test (each case in its own process, with a timeout), and ends
 # with a line "N passed, N failed".
@@ -7,6 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+scripts/install-judges.sh
 
 builddir=build-test
 if [ ! -f "$builddir/build.ninja" ]; then

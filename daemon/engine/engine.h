@@ -1,0 +1,193 @@
+/* The inference engine's public interface: the only engine header that code
+ * outside daemon/engine/ includes. A model is a GGUF file opened and checked:
+ * its architecture and sizes, its tokenizer (text <-> token ids, exactly as
+ * the model was trained) and its chat template. */
+#ifndef AGENTD_ENGINE_ENGINE_H
+#define AGENTD_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+typedef int32_t engine_token;
+
+/* A growable array of token ids; start with ENGINE_TOKENS_INIT (zeroes). */
+struct engine_tokens {
+	engine_token *ids; /* owned */
+	size_t len;        /* ids in use */
+	size_t cap;        /* ids allocated */
+};
+
+#define ENGINE_TOKENS_INIT                                                                                             \
+	{                                                                                                              \
+		NULL, 0, 0                                                                                             \
+	}
+
+void engine_tokens_push(struct engine_tokens *t, engine_token id);
+void engine_tokens_free(struct engine_tokens *t);
+
+/* An opened model: owns the mapping of its file. It is read-only once
+ * open, so any number of threads may tokenize, detokenize and render chats
+ * with it at once (each call keeps its own scratch space). */
+typedef struct engine_model engine_model;
+
+struct engine_model_options {
+	const char *chat_template; /* NULL: recognise tokenizer.chat_template; else "chatml" or "llama3" */
+};
+
+/* Opens and validates the GGUF file at path: metadata and tensors, the
+ * architecture's hyper-parameters against the tensor shapes, the tokenizer
+ * and the chat template. opts may be NULL. On success *out is a new model
+ * the caller frees with engine_model_free; on failure returns a negative
+ * errno with a message naming the problem in err. */
+int engine_model_open(const char *path, const struct engine_model_options *opts, engine_model **out, char *err,
+		      size_t errlen);
+void engine_model_free(engine_model *m);
+
+/* Architecture and sizes, from the <arch>.* metadata keys. */
+struct engine_hparams {
+	const char *arch;      /* "llama" or "qwen2" (static storage) */
+	uint32_t n_ctx_train;  /* context length it was trained with */
+	uint32_t n_embd;       /* embedding length */
+	uint32_t n_layer;      /* block count */
+	uint32_t n_ff;         /* feed-forward length */
+	uint32_t n_head;       /* attention heads */
+	uint32_t n_head_kv;    /* key/value heads (grouped-query attention) */
+	uint32_t head_dim;     /* dimensions per head */
+	uint32_t n_rot;        /* RoPE dimensions per head */
+	double rope_freq_base; /* RoPE theta */
+	double rms_eps;        /* RMSNorm epsilon */
+	uint32_t n_vocab;      /* vocabulary size (rows of token_embd) */
+	bool tied_embeddings;  /* no output.weight: the output reuses token_embd */
+	bool qkv_bias;         /* attention projections have biases (qwen2) */
+};
+
+/* Borrowed from m. */
+const struct engine_hparams *engine_model_hparams(const engine_model *m);
+
+/* Tensors of one element type, for `agentd model info`. */
+struct engine_type_usage {
+	const char *type;  /* "f16", "q4_K", ... (static storage) */
+	uint64_t tensors;  /* how many tensors have this type */
+	uint64_t bytes;    /* their data, in bytes */
+	uint64_t elements; /* their elements */
+};
+
+/* Fills out[] (room for cap) with one entry per type present, in type id
+ * order; returns the number of types present (which may exceed cap). */
+size_t engine_model_type_usage(const engine_model *m, struct engine_type_usage *out, size_t cap);
+/* File facts: GGUF version, tensor count, metadata count, file bytes. */
+void engine_model_file_info(const engine_model *m, uint32_t *version, uint64_t *n_tensors, uint64_t *n_kv,
+			    uint64_t *file_bytes);
+/* A string metadata value (e.g. "general.name") into a new string the
+ * caller frees, or NULL when absent or not a string. */
+char *engine_model_meta_string(const engine_model *m, const char *key);
+
+/* Token types, as tokenizer.ggml.token_type stores them. */
+enum engine_token_type {
+	ENGINE_TOKEN_UNDEFINED = 0,
+	ENGINE_TOKEN_NORMAL = 1,
+	ENGINE_TOKEN_UNKNOWN = 2,
+	ENGINE_TOKEN_CONTROL = 3,
+	ENGINE_TOKEN_USER_DEFINED = 4,
+	ENGINE_TOKEN_UNUSED = 5,
+	ENGINE_TOKEN_BYTE = 6,
+};
+
+struct engine_vocab_info {
+	const char *model;   /* tokenizer.ggml.model ("gpt2"), static storage */
+	const char *pre;     /* pre-tokenizer ("gpt-2", "llama-bpe", "qwen2"), static storage */
+	uint32_t n_tokens;   /* tokens */
+	uint32_t n_merges;   /* merges in use */
+	uint32_t n_control;  /* control tokens */
+	uint32_t n_user;     /* user-defined tokens */
+	engine_token bos;    /* -1 when none */
+	engine_token eos;    /* -1 when none */
+	engine_token eot;    /* end of turn, -1 when none */
+	bool add_bos;        /* tokenizing a prompt starts with BOS */
+	const char *chat;    /* chat template in use: "chatml", "llama3" or "none", static storage */
+	bool chat_from_file; /* recognised from tokenizer.chat_template (not --chat-template) */
+};
+
+void engine_model_vocab_info(const engine_model *m, struct engine_vocab_info *out);
+
+/* Tokenizer flags. */
+#define ENGINE_TOKENIZE_SPECIAL 1u /* match control tokens' text in the input (user-defined ones always are) */
+#define ENGINE_TOKENIZE_ADD_BOS 2u /* start with BOS when the model's add_bos_token says so */
+
+/* Largest input engine_tokenize accepts, in bytes. */
+#define ENGINE_TOKENIZE_MAX_BYTES (16u << 20)
+
+/* Appends the ids of text (len bytes, any bytes: each byte that is not part
+ * of valid UTF-8 is read as U+FFFD) to out. Returns 0, or -E2BIG when len
+ * exceeds ENGINE_TOKENIZE_MAX_BYTES. */
+int engine_tokenize(const engine_model *m, const char *text, size_t len, unsigned flags, struct engine_tokens *out);
+
+/* Detokenizer flags. */
+#define ENGINE_DETOK_SPECIAL 1u /* render control tokens' text (otherwise they render as nothing) */
+
+/* Appends the bytes of token id to out (exact bytes, possibly part of a
+ * UTF-8 character). Returns 0, or -EINVAL when id is not in the vocabulary. */
+int engine_token_piece(const engine_model *m, engine_token id, unsigned flags, struct buf *out);
+/* Appends the bytes of ids[0..n) to out; -EINVAL on an id out of range. */
+int engine_detokenize(const engine_model *m, const engine_token *ids, size_t n, unsigned flags, struct buf *out);
+
+/* An incremental detokenizer for streaming: it appends only whole UTF-8
+ * characters, holding back the start of a character split across tokens,
+ * and writes U+FFFD for each byte that cannot be part of valid UTF-8, so
+ * that what it emits is always valid UTF-8. */
+typedef struct engine_detok engine_detok;
+
+/* A new detokenizer over m (borrowed, must outlive it); free with
+ * engine_detok_free. */
+engine_detok *engine_detok_new(const engine_model *m, unsigned flags);
+void engine_detok_free(engine_detok *d);
+/* Feeds one token; appends what became complete to out. -EINVAL on a bad id. */
+int engine_detok_push(engine_detok *d, engine_token id, struct buf *out);
+/* Ends the stream: bytes still held (an unfinished character) become U+FFFD. */
+void engine_detok_flush(engine_detok *d, struct buf *out);
+
+/* Chat: messages rendered into token ids by the model's template. */
+enum engine_role {
+	ENGINE_ROLE_SYSTEM,
+	ENGINE_ROLE_USER,
+	ENGINE_ROLE_ASSISTANT,
+};
+
+struct engine_message {
+	enum engine_role role; /* who speaks */
+	const char *content;   /* borrowed, len bytes */
+	size_t len;            /* bytes of content */
+};
+
+/* The chat functions below return -ENOTSUP, appending nothing, when the
+ * model has no chat template (a base model without tokenizer.chat_template,
+ * opened without a chat_template option). */
+/* Appends what opens a conversation (BOS where the template or the model
+ * wants one). */
+int engine_chat_begin(const engine_model *m, struct engine_tokens *out);
+/* Appends one whole message. The template's markers are the special
+ * tokens' ids; content is tokenized as plain text, so text that looks like a
+ * marker in it stays text. Rendering messages one by one makes every turn a
+ * token-prefix extension of the one before. */
+int engine_chat_append(const engine_model *m, const struct engine_message *msg, struct engine_tokens *out);
+/* Appends the header of an assistant reply (the generation prompt). */
+int engine_chat_append_prompt(const engine_model *m, struct engine_tokens *out);
+/* Appends what closes an assistant reply whose ids were sampled after the
+ * prompt, so that the conversation reads as if engine_chat_append had
+ * rendered the reply. */
+int engine_chat_append_reply_end(const engine_model *m, struct engine_tokens *out);
+/* The token that ends an assistant turn (the stop token for generation),
+ * or -1 without a template. */
+engine_token engine_chat_end_token(const engine_model *m);
+/* begin + every message + (with add_prompt) the generation prompt. */
+int engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
+		       struct engine_tokens *out);
+
+/* `agentd model ...`: returns the process exit status (0, 1 on an internal
+ * failure, 2 on bad usage or a bad model file). argv[0] is "model". */
+int engine_cmd_model(int argc, char **argv);
+
+#endif
