@@ -30,6 +30,7 @@
 
 enum agent_phase {
 	AGENT_STARTING,  /* the run is being recorded */
+	AGENT_BETWEEN,   /* between two waits: nothing outstanding */
 	AGENT_PREPARING, /* the workspace is being made */
 	AGENT_THINKING,  /* waiting for the model */
 	AGENT_ACTING,    /* a command runs in the sandbox */
@@ -41,7 +42,8 @@ enum agent_phase {
 };
 
 static const char *const agent_phase_names[] = {
-	"starting", "preparing", "thinking", "acting", "measuring", "paused", "checking", "recording", "cleaning",
+	"starting",  "between", "preparing", "thinking",  "acting",
+	"measuring", "paused",  "checking",  "recording", "cleaning",
 };
 
 struct agent {
@@ -130,6 +132,9 @@ static void agent_end(struct agent *a, enum run_outcome outcome, const char *det
 		uv_close((uv_handle_t *)a->pause_timer, (uv_close_cb)free);
 		a->pause_timer = NULL;
 		agent_wrap_up(a);
+		return;
+	case AGENT_BETWEEN:
+		/* The caller goes on to wrap up. */
 		return;
 	case AGENT_STARTING:
 	case AGENT_MEASURING:
@@ -407,6 +412,7 @@ static void agent_command_finished(struct agent *a)
 		agent_record(a);
 		return;
 	}
+	a->phase = AGENT_BETWEEN;
 	uint64_t ms = (uv_hrtime() - a->step_started_ns) / 1000000;
 	if (a->result.setup_failed) {
 		agent_end(a, RUN_SANDBOX_ERROR, a->result.error);
@@ -472,6 +478,7 @@ static void agent_command_finished(struct agent *a)
 static void agent_measured(int status, uint64_t bytes, void *arg)
 {
 	struct agent *a = arg;
+	a->phase = AGENT_BETWEEN;
 	if (a->ending) {
 		agent_wrap_up(a);
 		return;
@@ -517,6 +524,7 @@ static void agent_replied(struct llm_conversation *c, const struct llm_reply *re
 {
 	(void)c;
 	struct agent *a = arg;
+	a->phase = AGENT_BETWEEN;
 	a->run.tokens_in += reply->prompt_tokens;
 	a->run.tokens_out += reply->tokens;
 	if (a->ending) {
@@ -593,6 +601,7 @@ static void agent_pause_over(uv_timer_t *timer)
 	struct agent *a = timer->data;
 	uv_close((uv_handle_t *)timer, (uv_close_cb)free);
 	a->pause_timer = NULL;
+	a->phase = AGENT_BETWEEN;
 	agent_step(a);
 }
 
@@ -692,6 +701,7 @@ static void agent_open_conversation(struct agent *a)
 static void agent_workspace_ready(int status, const char *base_commit, const char *err, void *arg)
 {
 	struct agent *a = arg;
+	a->phase = AGENT_BETWEEN;
 	if (status == 0)
 		a->run.base_commit = xstrdup(base_commit);
 	if (a->ending) {
@@ -720,6 +730,7 @@ static void agent_started(int status, const struct run_record *run, const char *
 		return;
 	}
 	a->run.attempt = run->attempt;
+	a->phase = AGENT_BETWEEN;
 	a->fleet->runs_started++;
 	char attempt[16];
 	snprintf(attempt, sizeof(attempt), "%u", a->run.attempt);

@@ -171,7 +171,13 @@ void fleet_start(struct fleet *f)
 {
 	if (!f->llm)
 		log_event(LOG_LEVEL_WARN, "no model: tasks stay queued", "reason", f->idle_reason, NULL);
-	store_runs_interrupt_all(f->store, (int64_t)time(NULL) * 1000, fleet_interrupted, f);
+	/* Only a daemon that died with runs in flight leaves work here. */
+	uint64_t running = 0;
+	char err[256];
+	if (store_runs_count_running(f->store, &running, err, sizeof(err)) == 0 && running == 0)
+		fleet_interrupted(0, 0, NULL, f);
+	else
+		store_runs_interrupt_all(f->store, (int64_t)time(NULL) * 1000, fleet_interrupted, f);
 }
 
 void fleet_kick(struct fleet *f)

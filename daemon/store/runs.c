@@ -33,6 +33,7 @@ static const char sql_interrupt_run[] =
 	"UPDATE runs SET state = 'ended', outcome = 'interrupted', detail = ?2, ended_ms = ?3 WHERE id = ?1";
 static const char sql_run_progress[] = "UPDATE runs SET steps = ?2, tokens_in = ?3, tokens_out = ?4 WHERE id = ?1";
 static const char sql_running_runs[] = "SELECT id, task_id FROM runs WHERE state = 'running'";
+static const char sql_count_running[] = "SELECT COUNT(*) FROM runs WHERE state = 'running'";
 static const char sql_list_runs[] = "SELECT " RUN_COLUMNS " FROM runs WHERE task_id = ?1 ORDER BY seq";
 static const char sql_list_events[] =
 	"SELECT seq, run_id, kind, data, created_ms FROM events WHERE task_id = ?1 AND seq > ?2 "
@@ -472,6 +473,17 @@ void store_runs_interrupt_all(struct store *s, int64_t now_ms, store_count_fn cb
 }
 
 /* ---- reads ---- */
+
+int store_runs_count_running(struct store *s, uint64_t *count, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_stmt(store_reader(s), sql_count_running, err, errlen);
+	if (!stmt)
+		return -EIO;
+	int rc = sqlite3_step(stmt);
+	*count = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(stmt, 0) : 0;
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : -EIO;
+}
 
 int store_runs_list(struct store *s, const char *task_id, struct run_record **runs, size_t *count, char *err,
 		    size_t errlen)

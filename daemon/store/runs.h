@@ -75,6 +75,9 @@ void store_events_append(struct store *s, const char *task_id, const char *run_i
  * re-queued; cb gets how many. */
 void store_runs_interrupt_all(struct store *s, int64_t now_ms, store_count_fn cb, void *arg);
 
+/* Runs recorded as running (loop thread). */
+int store_runs_count_running(struct store *s, uint64_t *count, char *err, size_t errlen);
+
 /* Reads (loop thread). Lists are arrays the caller frees with the matching
  * _free_list. */
 int store_runs_list(struct store *s, const char *task_id, struct run_record **runs, size_t *count, char *err,
