@@ -23,6 +23,7 @@
 #include "daemon/fleet/fleet.h"
 #include "daemon/http/router.h"
 #include "daemon/http/server.h"
+#include "daemon/lag.h"
 #include "daemon/llm/llm.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
@@ -41,6 +42,7 @@ struct serve {
 	struct store *store;      /* owned */
 	struct llm *llm;          /* owned; NULL without a model */
 	struct fleet *fleet;      /* owned */
+	struct lag *lag;          /* loop lag measurement */
 	char *sandbox_binary;     /* agentd-sandbox's path */
 	char *socket_path;        /* the unix socket's path */
 	int stopping_parts;       /* of the HTTP server and the fleet, those still stopping */
@@ -151,6 +153,8 @@ static void serve_part_stopped(struct serve *s)
 		return;
 	store_close(s->store);
 	s->store = NULL;
+	lag_stop(s->lag);
+	s->lag = NULL;
 	uv_close((uv_handle_t *)&s->sigterm, NULL);
 	uv_close((uv_handle_t *)&s->sigint, NULL);
 	uv_close((uv_handle_t *)&s->sighup, NULL);
@@ -311,6 +315,8 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	metrics_register(s->metrics, http_server_collect_metrics, s->http);
 	metrics_register(s->metrics, store_collect_metrics, s->store);
 	metrics_register(s->metrics, fleet_collect_metrics, s->fleet);
+	s->lag = lag_start(&s->loop);
+	metrics_register(s->metrics, lag_collect_metrics, s->lag);
 
 	char sock[512];
 	config_socket_path(cfg, sock, sizeof(sock));
@@ -376,6 +382,8 @@ int serve_run(const struct config *cfg)
 			http_server_shutdown(s.http, 0, NULL, NULL);
 		store_close(s.store);
 		s.store = NULL;
+		lag_stop(s.lag);
+		s.lag = NULL;
 		uv_walk(&s.loop, serve_close_walk, NULL);
 	} else {
 		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, "model",
