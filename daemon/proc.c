@@ -7,22 +7,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
+#include "common/process.h"
 #include "common/xalloc.h"
 
 /* Output kept from one process; the rest is counted and dropped. */
 #define PROC_OUTPUT_MAX (64u << 10)
 
 struct proc {
-	uv_process_t process; /* the child */
-	uv_pipe_t out;        /* its stdout */
-	uv_pipe_t err;        /* its stderr (kept in the same buffer) */
-	struct buf output;    /* what it said, up to PROC_OUTPUT_MAX */
-	int status;           /* exit status once known */
-	bool exited;          /* the exit callback ran */
-	int open_streams;     /* pipes not at their end yet */
-	int closing;          /* handles whose close is pending */
+	struct process *child; /* the process, until it is reaped */
+	uv_pipe_t out;         /* its stdout */
+	uv_pipe_t err;         /* its stderr (kept in the same buffer) */
+	struct buf output;     /* what it said, up to PROC_OUTPUT_MAX */
+	int status;            /* exit status once known */
+	bool exited;           /* the exit callback ran */
+	int open_streams;      /* pipes not at their end yet */
+	int closing;           /* handles whose close is pending */
 	proc_done_fn done;
 	void *arg;
 };
@@ -42,15 +44,16 @@ static void proc_maybe_done(struct proc *p)
 {
 	if (!p->exited || p->open_streams > 0)
 		return;
-	p->closing = 3;
-	uv_close((uv_handle_t *)&p->process, proc_closed);
+	p->closing = 2;
 	uv_close((uv_handle_t *)&p->out, proc_closed);
 	uv_close((uv_handle_t *)&p->err, proc_closed);
 }
 
-static void proc_on_exit(uv_process_t *process, int64_t exit_status, int term_signal)
+static void proc_on_exit(struct process *child, int64_t exit_status, int term_signal, void *arg)
 {
-	struct proc *p = process->data;
+	(void)child;
+	struct proc *p = arg;
+	p->child = NULL;
 	p->status = term_signal ? 128 + term_signal : (int)exit_status;
 	p->exited = true;
 	proc_maybe_done(p);
@@ -81,51 +84,60 @@ static void proc_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 int proc_run(uv_loop_t *loop, const char *const *argv, const char *const *env, const char *cwd, proc_done_fn done,
 	     void *arg, struct proc **out, char *err, size_t errlen)
 {
+	int out_parent = -1, out_child = -1, err_parent = -1, err_child = -1;
+	int rc = process_pipe(&out_parent, &out_child, false);
+	if (rc == 0)
+		rc = process_pipe(&err_parent, &err_child, false);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot make pipes for %s: %s", argv[0], strerror(-rc));
+		goto fail;
+	}
 	struct proc *p = xcalloc(1, sizeof(*p));
 	p->done = done;
 	p->arg = arg;
+	struct process_options so = {
+		.file = argv[0],
+		.argv = (char *const *)argv,
+		.envp = (char *const *)env,
+		.cwd = cwd,
+		.fds = {-1, out_child, err_child},
+		.nfds = 3,
+	};
+	rc = process_spawn(loop, &so, proc_on_exit, p, &p->child, NULL);
+	close(out_child);
+	close(err_child);
+	out_child = err_child = -1;
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-rc));
+		free(p);
+		goto fail;
+	}
 	uv_pipe_init(loop, &p->out, 0);
 	uv_pipe_init(loop, &p->err, 0);
 	p->out.data = p;
 	p->err.data = p;
-	p->process.data = p;
-	uv_stdio_container_t stdio[3];
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&p->out;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&p->err;
-	uv_process_options_t opts;
-	memset(&opts, 0, sizeof(opts));
-	opts.file = argv[0];
-	opts.args = (char **)argv;
-	opts.env = (char **)env;
-	opts.cwd = cwd;
-	opts.exit_cb = proc_on_exit;
-	opts.stdio = stdio;
-	opts.stdio_count = 3;
-	int rc = uv_spawn(loop, &p->process, &opts);
-	if (rc < 0) {
-		snprintf(err, errlen, "cannot run %s: %s", argv[0], uv_strerror(rc));
-		/* Both handles were initialised and must be closed; nobody is
-		 * told (the caller has the error). */
-		p->done = NULL;
-		p->closing = 3;
-		uv_close((uv_handle_t *)&p->process, proc_closed);
-		uv_close((uv_handle_t *)&p->out, proc_closed);
-		uv_close((uv_handle_t *)&p->err, proc_closed);
-		return rc;
-	}
+	uv_pipe_open(&p->out, out_parent);
+	uv_pipe_open(&p->err, err_parent);
 	p->open_streams = 2;
 	uv_read_start((uv_stream_t *)&p->out, proc_alloc, proc_on_read);
 	uv_read_start((uv_stream_t *)&p->err, proc_alloc, proc_on_read);
 	if (out)
 		*out = p;
 	return 0;
+fail:
+	if (out_parent >= 0)
+		close(out_parent);
+	if (out_child >= 0)
+		close(out_child);
+	if (err_parent >= 0)
+		close(err_parent);
+	if (err_child >= 0)
+		close(err_child);
+	return rc;
 }
 
 void proc_kill(struct proc *p)
 {
-	if (p && !p->exited)
-		uv_process_kill(&p->process, SIGKILL);
+	if (p && p->child)
+		process_kill(p->child, SIGKILL);
 }

@@ -13,7 +13,7 @@ struct proc;
  * start; output is borrowed for the call. */
 typedef void (*proc_done_fn)(struct proc *p, int status, const char *output, size_t len, void *arg);
 
-/* Starts argv (argv[0] looked up in PATH) with env (NULL-terminated
+/* Starts argv (argv[0] an absolute path) with env (NULL-terminated
  * "K=V", replacing the environment) in cwd (NULL: ours). done runs once,
  * on the loop, after the process has exited and its output is read; the
  * proc is freed after done returns. Returns 0 or a negative errno with err. */
