@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,21 @@ static void nsinit_loopback_up(const struct sandbox_run *run)
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "bring up lo (SIOCSIFFLAGS)");
 	close(fd);
+}
+
+/* Taking the command's file system ids (rootfs_enter) is a change of
+ * credentials, and the kernel clears the parent-death signal on every such
+ * change (and resets the dumpable flag): without this, a SIGKILLed
+ * supervisor would leave the sandbox running with no limit on its time.
+ * The supervisor may have died before the signal was set again; then its
+ * end of the status pipe is closed already. */
+static void nsinit_rearm_parent_death(const struct sandbox_run *run)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "set the parent-death signal again");
+	struct pollfd pfd = {run->status_fd, 0, 0};
+	if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+		_exit(SANDBOX_EXIT_SETUP);
 }
 
 /* The command's stack while it shares init's memory. */
@@ -118,6 +134,7 @@ void nsinit_main(const struct sandbox_run *run)
 	if (run->cfg->net == SANDBOX_NET_LOOPBACK)
 		nsinit_loopback_up(run);
 	rootfs_enter(run);
+	nsinit_rearm_parent_death(run);
 	/* The supervisor compiles the seccomp filter meanwhile. */
 	struct nsinit_command cmd = {run, {NULL, 0}};
 	if (run->filter_fd >= 0) {

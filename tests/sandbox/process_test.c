@@ -155,6 +155,31 @@ TEST(command_runs_as_an_unprivileged_mapped_user)
 	sbt_result_free(&r);
 }
 
+/* Execs agentd-sandbox with the probe's spinner (marker in its command
+ * line), its stdin and stdout on /dev/null; never returns. */
+static void process_exec_spinner(const char *marker)
+{
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(null, 1);
+	execl(sbt_sandbox_path(), sbt_sandbox_path(), "--ro-bind", sbt_probe_path(), "/probe", "--", "/probe", "spin",
+	      marker, (char *)NULL);
+	_exit(127);
+}
+
+/* Waits until agentd-sandbox, init (a clone of it), the spinner and its
+ * two sleepers all carry the marker. */
+static void process_wait_for_spinner(const char *marker)
+{
+	long long deadline = th_now_ms() + 20000;
+	while (sbt_marker_count(marker) < 5) {
+		if (th_now_ms() > deadline)
+			th_fail(__FILE__, __LINE__, "the sandbox did not start (%d processes)",
+				sbt_marker_count(marker));
+		th_sleep_ms(20);
+	}
+}
+
 /* The parent of agentd-sandbox is SIGKILLed while the command spins with
  * a double-forked child and one in its own session: all of it goes. */
 TEST(sandbox_does_not_outlive_a_killed_parent)
@@ -164,27 +189,12 @@ TEST(sandbox_does_not_outlive_a_killed_parent)
 	CHECK(parent >= 0);
 	if (parent == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		pid_t child = fork();
-		if (child == 0) {
-			int null = open("/dev/null", O_RDWR);
-			dup2(null, 0);
-			dup2(null, 1);
-			execl(sbt_sandbox_path(), sbt_sandbox_path(), "--ro-bind", sbt_probe_path(), "/probe", "--",
-			      "/probe", "spin", marker, (char *)NULL);
-			_exit(127);
-		}
+		if (fork() == 0)
+			process_exec_spinner(marker);
 		for (;;)
 			pause();
 	}
-	/* agentd-sandbox, init (a clone of it), the spinner and its two
-	 * sleepers all carry the marker. */
-	long long deadline = th_now_ms() + 20000;
-	while (sbt_marker_count(marker) < 5) {
-		if (th_now_ms() > deadline)
-			th_fail(__FILE__, __LINE__, "the sandbox did not start (%d processes)",
-				sbt_marker_count(marker));
-		th_sleep_ms(20);
-	}
+	process_wait_for_spinner(marker);
 	kill(parent, SIGKILL);
 	waitpid(parent, NULL, 0);
 	if (!sbt_wait_marker_gone(marker, 15000))
@@ -200,4 +210,27 @@ TEST(background_processes_end_with_the_command)
 	CHECK_CONTAINS(r.out, "left behind");
 	CHECK(sbt_wait_marker_gone(marker, 5000));
 	sbt_result_free(&r);
+}
+
+/* agentd-sandbox itself is SIGKILLed (the library's last resort when it
+ * does not stop in time; the OOM killer's choice): it has no chance to
+ * stop anything, and the kernel's parent-death signal must end init and
+ * with it everything inside. */
+TEST(sandbox_does_not_outlive_a_killed_supervisor)
+{
+	const char *marker = sbt_marker();
+	pid_t supervisor = fork();
+	CHECK(supervisor >= 0);
+	if (supervisor == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		process_exec_spinner(marker);
+	}
+	process_wait_for_spinner(marker);
+	kill(supervisor, SIGKILL);
+	waitpid(supervisor, NULL, 0);
+	if (!sbt_wait_marker_gone(marker, 5000)) {
+		int left = sbt_marker_count(marker);
+		sbt_kill_marker(marker);
+		th_fail(__FILE__, __LINE__, "%d processes of the sandbox survived agentd-sandbox's death", left);
+	}
 }
