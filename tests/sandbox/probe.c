@@ -113,6 +113,38 @@ static int probe_unix(char **args)
 	return 0;
 }
 
+/* Creates one socket of each family a build might meet, and of the ones
+ * that reach past the network namespace or only add kernel surface. */
+static int probe_sockets(char **args)
+{
+	(void)args;
+	static const struct {
+		const char *name; /* what the line says */
+		int family;       /* AF_* */
+		int type;         /* SOCK_* */
+		int protocol;     /* 0 or the family's protocol */
+	} sockets[] = {
+		{"unix", AF_UNIX, SOCK_STREAM, 0},
+		{"inet", AF_INET, SOCK_STREAM, 0},
+		{"inet6", AF_INET6, SOCK_DGRAM, 0},
+		{"netlink", AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */},
+		{"vsock", AF_VSOCK, SOCK_STREAM, 0},
+		{"alg", AF_ALG, SOCK_SEQPACKET, 0},
+		{"bluetooth", AF_BLUETOOTH, SOCK_STREAM, 0},
+		{"appletalk", AF_APPLETALK, SOCK_DGRAM, 0},
+	};
+	for (size_t i = 0; i < sizeof(sockets) / sizeof(sockets[0]); i++) {
+		long fd = socket(sockets[i].family, sockets[i].type, sockets[i].protocol);
+		probe_report(sockets[i].name, fd);
+		if (fd >= 0)
+			close((int)fd);
+	}
+	/* The kernel reads the family as an int: high bits must not help. */
+	long fd = syscall(SYS_socket, (1ul << 32) | AF_VSOCK, SOCK_STREAM, 0);
+	probe_report("vsock-high", fd);
+	return 0;
+}
+
 static int probe_interfaces(char **args)
 {
 	(void)args;
@@ -606,6 +638,7 @@ static const struct {
 	{"udp", 2, probe_udp},
 	{"resolve", 1, probe_resolve},
 	{"unix", 1, probe_unix},
+	{"sockets", 0, probe_sockets},
 	{"interfaces", 0, probe_interfaces},
 	{"read", 1, probe_read},
 	{"write", 1, probe_write},
