@@ -122,7 +122,7 @@ void limits_apply(const struct sandbox_run *run);
 /* ---- rootfs.c: the file system inside ---- */
 
 /* Init: builds the new root (read-only binds, /workspace, /tmp, /dev,
- * /proc, masks, the caller's mounts), pivots into it and enters the
+ * /proc, /sys, masks, the caller's mounts), pivots into it and enters the
  * working directory. Exits through the error pipe on failure. */
 void rootfs_enter(const struct sandbox_run *run);
 

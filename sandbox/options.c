@@ -73,7 +73,7 @@ static const char options_help[] =
 	"Runs CMD in new user, mount, pid, network, IPC, UTS and cgroup namespaces, as an\n"
 	"unprivileged user with no capabilities, under a seccomp filter, in a read-only\n"
 	"copy of / with the workspace writable at /workspace, a fresh /tmp, a minimal /dev\n"
-	"and a fresh /proc; /run, /var/run, /root and /home are empty.\n"
+	"and a fresh /proc and /sys; /run, /var/run, /root and /home are empty.\n"
 	"\n"
 	"File system:\n"
 	"  --workspace DIR        bind DIR read-write at /workspace (the working directory;\n"

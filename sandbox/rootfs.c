@@ -1,6 +1,6 @@
 /* The sandbox's file system: a tmpfs root of read-only binds of the root's
- * top level, /workspace, /tmp, a minimal /dev and a fresh /proc, entered
- * with pivot_root, then the caller's mounts and the masks. */
+ * top level, /workspace, /tmp, a minimal /dev, a fresh /proc and /sys,
+ * entered with pivot_root, then the caller's mounts and the masks. */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -41,7 +41,7 @@ static const char *const rootfs_dev_links[][2] = {
  * under /root and /home. */
 static const char *const rootfs_masked[] = {"run", "root", "home"};
 /* Top-level names the sandbox provides itself. */
-static const char *const rootfs_own[] = {"proc", "dev", "tmp", "workspace"};
+static const char *const rootfs_own[] = {"proc", "sys", "dev", "tmp", "workspace"};
 /* Deeper paths masked by default, after the pivot. */
 static const char *const rootfs_masked_deep[] = {"/var/run"};
 
@@ -283,6 +283,19 @@ static void rootfs_mount_tmpfs(const struct sandbox_run *run, const char *path, 
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mount tmpfs on %s", path);
 }
 
+/* A sysfs of the sandbox's own, read-only: the host's would show its whole
+ * cgroup tree (the pid of every process on the machine, what every other
+ * sandbox uses) and its network interfaces; a new one shows only the
+ * network namespace's loopback and has no cgroup mounted. Like /proc, the
+ * kernel allows it only while the host's is still visible. Where it does
+ * not, /sys stays an empty directory. */
+static void rootfs_build_sys(const struct sandbox_run *run)
+{
+	if (mkdir("sys", 0755) < 0)
+		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mkdir /sys");
+	mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
 /* Everything that lives in the stage before the pivot. */
 static void rootfs_build_stage(const struct sandbox_run *run, const struct rootfs_sources *src)
 {
@@ -297,6 +310,7 @@ static void rootfs_build_stage(const struct sandbox_run *run, const struct rootf
 	 * the host's proc is still visible in this mount namespace. */
 	if (mkdir("proc", 0755) < 0 || mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "mount /proc");
+	rootfs_build_sys(run);
 	if (mkdir("tmp", 0755) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "mkdir /tmp");
 	rootfs_mount_tmpfs(run, "tmp", rootfs_tmp_size(run->cfg));

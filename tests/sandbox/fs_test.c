@@ -307,3 +307,26 @@ TEST(rootfs_replaces_the_host_root)
 	sbt_probe_expect(flags, "read", "/etc/passwd", missing);
 	sbt_probe_expect(flags, "write", "/etc/rootfs-marker", refused);
 }
+
+/* The host's /sys shows its cgroup tree (the pids of every process on the
+ * machine, what every other sandbox uses) and its network interfaces. The
+ * sandbox's /sys is its own: no cgroups, no interface but its loopback. */
+TEST(sys_shows_neither_host_cgroups_nor_host_interfaces)
+{
+	CHECK(fs_host_has_entries("/sys/class/net"));
+	struct sbt_result r;
+	sbt_probe(&r, NULL, "list", "/sys/fs/cgroup");
+	if (strstr(r.out, "entry:"))
+		th_fail(__FILE__, __LINE__, "the host's cgroups are visible inside:\n%s", r.out);
+	sbt_result_free(&r);
+	sbt_probe(&r, NULL, "list", "/sys/class/net");
+	CHECK_CONTAINS(r.out, "list: ok");
+	for (const char *p = r.out; (p = strstr(p, "entry: ")); p++) {
+		if (strncmp(p, "entry: lo\n", 10) != 0)
+			th_fail(__FILE__, __LINE__, "a host interface is visible inside:\n%s", r.out);
+	}
+	sbt_result_free(&r);
+	/* Still a sysfs: programs that read the CPU list find it. */
+	const char *cpus[] = {"content: 0", NULL};
+	sbt_probe_expect(NULL, "read", "/sys/devices/system/cpu/online", cpus);
+}
