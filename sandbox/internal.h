@@ -118,6 +118,10 @@ void identity_become(const struct sandbox_run *run);
 /* Sets the rlimits (CORE 0, NOFILE, NPROC, FSIZE, CPU). Exits through the
  * error pipe on failure. */
 void limits_apply(const struct sandbox_run *run);
+/* Init, after the pivot: the CPU time used so far by everything in the
+ * sandbox (what init has reaped, and every live process with the children
+ * it has reaped), in milliseconds. */
+uint64_t limits_cpu_used_ms(void);
 
 /* ---- rootfs.c: the file system inside ---- */
 

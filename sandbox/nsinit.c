@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,26 @@ static void nsinit_on_term(int sig)
 {
 	(void)sig;
 	kill(-1, SIGKILL);
+}
+
+/* How often init adds up the CPU time used inside (--cpu-seconds). */
+#define NSINIT_CPU_CHECK_MS 100
+
+/* SIGALRM only interrupts init's wait, so that it counts the CPU time. */
+static void nsinit_on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Interrupts init's wait every NSINIT_CPU_CHECK_MS (no SA_RESTART). */
+static void nsinit_watch_cpu(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = nsinit_on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval every = {{0, NSINIT_CPU_CHECK_MS * 1000}, {0, NSINIT_CPU_CHECK_MS * 1000}};
+	setitimer(ITIMER_REAL, &every, NULL);
 }
 
 /* Brings the namespace's own loopback interface up (--net loopback). */
@@ -166,13 +187,24 @@ void nsinit_main(const struct sandbox_run *run)
 		close_range(3, (unsigned)run->status_fd - 1, 0);
 	close_range((unsigned)run->status_fd + 1, ~0U, 0);
 
+	/* RLIMIT_CPU stops each process at the limit; the sandbox as a whole
+	 * is stopped here once all of it together has used that much. */
+	uint64_t cpu_limit_ms = run->cfg->cpu_seconds * 1000;
+	bool cpu_exceeded = false;
+	if (cpu_limit_ms)
+		nsinit_watch_cpu();
 	int32_t status = 0;
 	bool have_status = false;
 	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, __WALL);
-		if (pid < 0 && errno == EINTR)
+		if (pid < 0 && errno == EINTR) {
+			if (cpu_limit_ms && !cpu_exceeded && limits_cpu_used_ms() >= cpu_limit_ms) {
+				cpu_exceeded = true;
+				kill(-1, SIGKILL);
+			}
 			continue;
+		}
 		if (pid < 0)
 			break;
 		if (pid == command) {
@@ -181,6 +213,9 @@ void nsinit_main(const struct sandbox_run *run)
 			break;
 		}
 	}
+	/* Reported as RLIMIT_CPU reports one process it stops. */
+	if (cpu_exceeded)
+		status = SIGXCPU;
 	/* The sandbox ends with the command: whatever it left behind dies
 	 * now, and is reaped here so that its CPU time is counted (the kernel
 	 * would otherwise discard it with the namespace). */

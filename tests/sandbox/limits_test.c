@@ -155,3 +155,22 @@ TEST(cpu_time_limit_ends_a_spinner)
 	CHECK(sbt_wait_marker_gone(marker, 5000));
 	sbt_result_free(&r);
 }
+
+/* RLIMIT_CPU holds each process alone: commands that run one after the
+ * other, each below the limit, would together use as much CPU as they
+ * like. The limit is on everything inside together. */
+TEST(cpu_time_limit_counts_every_process)
+{
+	const char *args[] = {"--cpu-seconds", "1", "--timeout", "30s", "--", "/bin/sh", "-c",
+			      "for i in 1 2 3 4 5 6; do /probe burn 400; done; echo all burned", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 40000);
+	CHECK(r.has_json);
+	CHECK(!strstr(r.out, "all burned"));
+	CHECK_CONTAINS(r.out, "burned 400 ms");
+	CHECK(!r.json.timed_out);
+	CHECK_INT(r.json.signal, ==, SIGXCPU);
+	CHECK_INT(r.status, ==, 128 + SIGXCPU);
+	CHECK_INT(r.json.cpu_ms, <, 1800);
+	sbt_result_free(&r);
+}

@@ -36,6 +36,7 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *probe_self; /* argv[0], to start more probes */
@@ -496,6 +497,20 @@ static int probe_spin(char **args)
 	return 0;
 }
 
+/* Uses args[0] milliseconds of CPU time, then exits. */
+static int probe_burn(char **args)
+{
+	long long want_ns = atoll(args[0]) * 1000000LL;
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		if ((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec >= want_ns)
+			break;
+	}
+	printf("burned %s ms\n", args[0]);
+	return 0;
+}
+
 static int probe_sleeper(char **args)
 {
 	(void)args;
@@ -661,6 +676,7 @@ static const struct {
 	{"hog", 1, probe_hog},
 	{"spin", 1, probe_spin},
 	{"sleeper", 1, probe_sleeper},
+	{"burn", 1, probe_burn},
 	{"background", 1, probe_background},
 	{"flood", 1, probe_flood},
 	{"fill", 2, probe_fill},
