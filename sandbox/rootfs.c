@@ -24,6 +24,10 @@
 #define ROOTFS_MAX_ENTRIES 256
 /* Sizes of the tmpfs that only hold directories, symlinks and empty files. */
 #define ROOTFS_SMALL_TMPFS "size=64k,nr_inodes=1024"
+/* Inodes of /tmp and --tmpfs: one per this many bytes of size, and at least
+ * the minimum. */
+#define ROOTFS_TMPFS_BYTES_PER_INODE 4096
+#define ROOTFS_TMPFS_MIN_INODES 1024
 
 /* The device nodes inside; nothing else from the host's /dev. */
 static const char *const rootfs_devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -277,8 +281,16 @@ static uint64_t rootfs_tmp_size(const struct sandbox_config *cfg)
 
 static void rootfs_mount_tmpfs(const struct sandbox_run *run, const char *path, uint64_t size_bytes)
 {
-	char options[64];
-	snprintf(options, sizeof(options), "mode=1777,size=%llu", (unsigned long long)size_bytes);
+	/* The size counts the bytes in files, not inodes, which cost the
+	 * kernel about 1k each and would otherwise go up to half the machine's
+	 * pages: one inode per ROOTFS_TMPFS_BYTES_PER_INODE keeps what empty
+	 * files can take to a quarter of the size. */
+	uint64_t inodes = size_bytes / ROOTFS_TMPFS_BYTES_PER_INODE;
+	if (inodes < ROOTFS_TMPFS_MIN_INODES)
+		inodes = ROOTFS_TMPFS_MIN_INODES;
+	char options[96];
+	snprintf(options, sizeof(options), "mode=1777,size=%llu,nr_inodes=%llu", (unsigned long long)size_bytes,
+		 (unsigned long long)inodes);
 	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mount tmpfs on %s", path);
 }

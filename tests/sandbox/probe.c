@@ -570,6 +570,24 @@ static int probe_fill(char **args)
 	return 0;
 }
 
+/* Creates up to args[1] empty files in args[0]. */
+static int probe_files(char **args)
+{
+	long max = atol(args[1]);
+	for (long i = 0; i < max; i++) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/f%ld", args[0], i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0) {
+			printf("files: stopped %s after %ld\n", strerrorname_np(errno), i);
+			return 0;
+		}
+		close(fd);
+	}
+	printf("files: ok %ld\n", max);
+	return 0;
+}
+
 static int probe_ids(char **args)
 {
 	(void)args;
@@ -680,6 +698,7 @@ static const struct {
 	{"background", 1, probe_background},
 	{"flood", 1, probe_flood},
 	{"fill", 2, probe_fill},
+	{"files", 2, probe_files},
 	{"ids", 0, probe_ids},
 	{"status", 0, probe_status},
 	{"fds", 0, probe_fds},
