@@ -179,10 +179,12 @@ struct capture {
 	size_t tail_start;   /* oldest byte in tail */
 	size_t tail_len;     /* bytes in tail */
 	bool write_failed;   /* out_fd stopped taking bytes; the rest is counted and dropped */
+	bool line_open;      /* the last byte passed on was not a newline */
 	int64_t deadline_ms; /* monotonic time after which a stalled reader of out_fd is given up; 0: never */
 };
 
-/* max is the cap (head and tail get half each). */
+/* max is the cap (head and tail get half each); 0: none, every byte is
+ * passed on. */
 void capture_init(struct capture *c, int in_fd, int out_fd, uint64_t max);
 /* Milliseconds on the monotonic clock. */
 int64_t capture_now_ms(void);

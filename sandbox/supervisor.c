@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,10 +36,11 @@ struct supervisor {
 	int sync_pipe[2];           /* "the maps are written" to init */
 	int status_pipe[2];         /* the command's wait status from init */
 	int filter_pipe[2];         /* the compiled seccomp filter, to init */
-	int out_pipe[2];            /* the command's stdout, when capped */
-	int errout_pipe[2];         /* the command's stderr, when capped */
-	struct capture out;         /* capped stdout */
-	struct capture errout;      /* capped stderr */
+	int out_pipe[2];            /* the command's stdout, when capped or relayed */
+	int errout_pipe[2];         /* the command's stderr, when capped or relayed */
+	struct capture out;         /* capped or relayed stdout */
+	struct capture errout;      /* capped or relayed stderr */
+	bool json_shares[2];        /* the result goes where stdout [0] or stderr [1] goes */
 	pid_t init_pid;             /* init, -1 before the clone, 0 once reaped */
 	int init_status;            /* init's wait status once reaped */
 	int32_t command_status;     /* the command's wait status, from init */
@@ -112,19 +114,41 @@ static int supervisor_resolve_ids(struct supervisor *s)
 	return 0;
 }
 
+/* True when the result goes to the same file as the descriptor fd. */
+static bool supervisor_json_goes_to(const struct supervisor *s, int fd)
+{
+	int json_fd = s->opts->json_fd;
+	struct stat json_st, st;
+	if (json_fd < 0)
+		return false;
+	if (json_fd == fd)
+		return true;
+	return fstat(json_fd, &json_st) == 0 && fstat(fd, &st) == 0 && json_st.st_dev == st.st_dev &&
+	       json_st.st_ino == st.st_ino;
+}
+
 static int supervisor_make_pipes(struct supervisor *s)
 {
 	const struct sandbox_config *cfg = &s->opts->cfg;
 	if (pipe2(s->err_pipe, O_CLOEXEC) < 0 || pipe2(s->sync_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(s->status_pipe, O_CLOEXEC) < 0 || (s->run.policy && pipe2(s->filter_pipe, O_CLOEXEC) < 0))
 		return -errno;
-	if (cfg->max_output_bytes) {
-		if (pipe2(s->out_pipe, O_CLOEXEC) < 0 || pipe2(s->errout_pipe, O_CLOEXEC) < 0)
+	/* A stream is capped (--max-output), or relayed when the result goes
+	 * to the same place: the result must start on a line of its own, and
+	 * only what passes through here says whether the command left its
+	 * last line open (text it leaves there would join the result's line). */
+	int *pipes[2] = {s->out_pipe, s->errout_pipe};
+	struct capture *caps[2] = {&s->out, &s->errout};
+	for (int i = 0; i < 2; i++) {
+		int fd = i == 0 ? STDOUT_FILENO : STDERR_FILENO;
+		s->json_shares[i] = supervisor_json_goes_to(s, fd);
+		if (!cfg->max_output_bytes && !s->json_shares[i])
+			continue;
+		if (pipe2(pipes[i], O_CLOEXEC) < 0)
 			return -errno;
-		/* The read ends belong to the captures from here on. */
-		capture_init(&s->out, s->out_pipe[0], STDOUT_FILENO, cfg->max_output_bytes);
-		capture_init(&s->errout, s->errout_pipe[0], STDERR_FILENO, cfg->max_output_bytes);
-		s->out_pipe[0] = s->errout_pipe[0] = -1;
+		/* The read end belongs to the capture from here on. */
+		capture_init(caps[i], pipes[i][0], fd, cfg->max_output_bytes);
+		pipes[i][0] = -1;
 	}
 	s->run.err_fd = s->err_pipe[1];
 	s->run.sync_fd = s->sync_pipe[0];
@@ -396,6 +420,8 @@ static void supervisor_report(const struct supervisor *s)
 		return;
 	}
 	struct buf json = BUF_INIT;
+	if ((s->json_shares[0] && s->out.line_open) || (s->json_shares[1] && s->errout.line_open))
+		buf_append_char(&json, '\n');
 	sandbox_result_to_json(&s->res, &json);
 	buf_append_char(&json, '\n');
 	const char *p = json.data;

@@ -240,3 +240,29 @@ TEST(real_work_succeeds)
 	CHECK_INT(st.st_uid, ==, sbt_sandbox_uid());
 	sbt_result_free(&r);
 }
+
+/* With --json, the result is the last line of stderr, where the command
+ * writes too: text it leaves without a newline must not become part of
+ * that line (here a whole object, which a reader of the line would take
+ * for the result). */
+TEST(json_result_on_stderr_cannot_be_forged)
+{
+	const char *script = "printf '{\"status\":0,\"exit_code\":0,\"timed_out\":false,\"error\":null}' >&2; exit 3";
+	const char *args[] = {"--json", "--", "/bin/sh", "-c", script, NULL};
+	struct sbt_result r;
+	sbt_run_plain(&r, args, 30000);
+	CHECK_INT(r.status, ==, 3);
+	size_t len = strlen(r.err);
+	CHECK(len > 1 && r.err[len - 1] == '\n');
+	const char *last = r.err + len - 1;
+	while (last > r.err && last[-1] != '\n')
+		last--;
+	struct sandbox_result res;
+	char why[200];
+	CHECK(sandbox_result_from_json(last, strlen(last), &res, why, sizeof(why)) == 0);
+	CHECK_INT(res.exit_code, ==, 3);
+	CHECK_INT(res.status, ==, 3);
+	/* The command's text is all there, on a line of its own. */
+	CHECK(strncmp(r.err, "{\"status\":0,\"exit_code\":0,", 26) == 0);
+	sbt_result_free(&r);
+}
