@@ -186,17 +186,27 @@ static void rootfs_open_sources(const struct sandbox_run *run, struct rootfs_sou
 	}
 }
 
-static void rootfs_close_sources(const struct sandbox_run *run, struct rootfs_sources *src)
+/* Closes what the stage was built from: the host's top level, the
+ * workspace and the devices, as they are on the host. */
+static void rootfs_close_stage_sources(struct rootfs_sources *src)
 {
 	for (size_t i = 0; i < src->entry_count; i++) {
 		if (src->entries[i].fd >= 0)
 			close(src->entries[i].fd);
+		src->entries[i].fd = -1;
 		free(src->entries[i].link);
+		src->entries[i].link = NULL;
 	}
 	if (src->workspace_fd >= 0)
 		close(src->workspace_fd);
+	src->workspace_fd = -1;
 	for (size_t i = 0; i < sizeof(rootfs_devices) / sizeof(rootfs_devices[0]); i++)
 		close(src->device_fds[i]);
+}
+
+/* Closes the descriptors of the bind sources' detached copies. */
+static void rootfs_close_mount_trees(const struct sandbox_run *run, struct rootfs_sources *src)
+{
 	for (size_t i = 0; i < run->cfg->mount_count; i++) {
 		if (src->mount_trees[i] >= 0)
 			close(src->mount_trees[i]);
@@ -440,6 +450,11 @@ void rootfs_enter(const struct sandbox_run *run)
 	rootfs_open_sources(run, src);
 	identity_use_fs_ids(run);
 	rootfs_build_stage(run, src);
+	/* Paths inside are resolved from here on, through symlinks the command
+	 * may have left in the workspace; one to /proc/self/fd/N is one of
+	 * init's descriptors: none may lead to the host any more. (The bind
+	 * sources' copies stay open: what they hold is shown inside anyway.) */
+	rootfs_close_stage_sources(src);
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching
 	 * it leaves the new root alone, with no way back. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -455,6 +470,6 @@ void rootfs_enter(const struct sandbox_run *run)
 	const char *cwd = run->cfg->workspace ? "/workspace" : "/tmp";
 	if (chdir(cwd) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "chdir %s", cwd);
-	rootfs_close_sources(run, src);
+	rootfs_close_mount_trees(run, src);
 	free(src);
 }
