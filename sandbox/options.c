@@ -179,6 +179,19 @@ static int options_parse_tmpfs(const char *text, struct sandbox_mount *m, char *
 	return 0;
 }
 
+/* The field of a limit flag (--memory, --pids, ...). */
+static uint64_t *options_limit(struct sandbox_config *cfg, enum options_flag flag)
+{
+	switch (flag) {
+	case OPT_MEMORY: return &cfg->memory_bytes;
+	case OPT_MAX_OUTPUT: return &cfg->max_output_bytes;
+	case OPT_FILE_SIZE: return &cfg->file_size_bytes;
+	case OPT_PIDS: return &cfg->pids;
+	case OPT_CPU_SECONDS: return &cfg->cpu_seconds;
+	default: return &cfg->nofile;
+	}
+}
+
 static int options_apply(struct options *opts, enum options_flag flag, char **values, char *err, size_t errlen)
 {
 	struct sandbox_config *cfg = &opts->cfg;
@@ -234,17 +247,20 @@ static int options_apply(struct options *opts, enum options_flag flag, char **va
 		if (rc == 0 && cfg->timeout_ms == 0)
 			return options_fail(err, errlen, name, "must be more than 0");
 		break;
-	case OPT_MEMORY: rc = units_parse_size(v, &cfg->memory_bytes, why, sizeof(why)); break;
-	case OPT_MAX_OUTPUT: rc = units_parse_size(v, &cfg->max_output_bytes, why, sizeof(why)); break;
-	case OPT_FILE_SIZE: rc = units_parse_size(v, &cfg->file_size_bytes, why, sizeof(why)); break;
+	case OPT_MEMORY:
+	case OPT_MAX_OUTPUT:
+	case OPT_FILE_SIZE:
 	case OPT_PIDS:
 	case OPT_CPU_SECONDS:
-	case OPT_NOFILE:
-		rc = units_parse_uint(v, &n, why, sizeof(why));
+	case OPT_NOFILE: {
+		bool is_size = flag == OPT_MEMORY || flag == OPT_MAX_OUTPUT || flag == OPT_FILE_SIZE;
+		rc = is_size ? units_parse_size(v, &n, why, sizeof(why)) : units_parse_uint(v, &n, why, sizeof(why));
+		/* 0 is "none" in the configuration, never a limit one may ask for. */
 		if (rc == 0 && n == 0)
 			return options_fail(err, errlen, name, "must be more than 0");
-		*(flag == OPT_PIDS ? &cfg->pids : flag == OPT_CPU_SECONDS ? &cfg->cpu_seconds : &cfg->nofile) = n;
+		*options_limit(cfg, flag) = n;
 		break;
+	}
 	case OPT_SECCOMP:
 		if (strcmp(v, "default") == 0) {
 			cfg->seccomp = SANDBOX_SECCOMP_DEFAULT;

@@ -266,3 +266,21 @@ TEST(json_result_on_stderr_cannot_be_forged)
 	CHECK(strncmp(r.err, "{\"status\":0,\"exit_code\":0,", 26) == 0);
 	sbt_result_free(&r);
 }
+
+/* A limit of 0 is no limit in struct sandbox_config; on the command line
+ * it read as one (a computed limit that came out 0, say) and was silently
+ * none at all, while --max-output 1 was refused. */
+TEST(zero_limits_are_refused)
+{
+	const char *flags[] = {"--memory", "--max-output", "--file-size"};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		const char *args[] = {flags[i], "0", "--", "true", NULL};
+		struct sbt_result r;
+		sbt_run_plain(&r, args, 30000);
+		char message[64];
+		snprintf(message, sizeof(message), "%s: must be more than 0", flags[i]);
+		if (r.status != SANDBOX_EXIT_USAGE || !strstr(r.err, message))
+			th_fail(__FILE__, __LINE__, "%s 0: status %d, stderr \"%s\"", flags[i], r.status, r.err);
+		sbt_result_free(&r);
+	}
+}
