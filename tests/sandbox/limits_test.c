@@ -168,8 +168,8 @@ TEST(cpu_time_limit_ends_a_spinner)
  * like. The limit is on everything inside together. */
 TEST(cpu_time_limit_counts_every_process)
 {
-	const char *args[] = {"--cpu-seconds", "1", "--timeout", "30s", "--", "/bin/sh", "-c",
-			      "for i in 1 2 3 4 5 6; do /probe burn 400; done; echo all burned", NULL};
+	const char *script = "for i in 1 2 3 4 5 6; do /probe burn 400; done; echo all burned";
+	const char *args[] = {"--cpu-seconds", "1", "--timeout", "30s", "--", "/bin/sh", "-c", script, NULL};
 	struct sbt_result r;
 	sbt_run(&r, args, 40000);
 	CHECK(r.has_json);

@@ -125,14 +125,10 @@ static int probe_sockets(char **args)
 		int type;         /* SOCK_* */
 		int protocol;     /* 0 or the family's protocol */
 	} sockets[] = {
-		{"unix", AF_UNIX, SOCK_STREAM, 0},
-		{"inet", AF_INET, SOCK_STREAM, 0},
-		{"inet6", AF_INET6, SOCK_DGRAM, 0},
-		{"netlink", AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */},
-		{"vsock", AF_VSOCK, SOCK_STREAM, 0},
-		{"alg", AF_ALG, SOCK_SEQPACKET, 0},
-		{"bluetooth", AF_BLUETOOTH, SOCK_STREAM, 0},
-		{"appletalk", AF_APPLETALK, SOCK_DGRAM, 0},
+		{"unix", AF_UNIX, SOCK_STREAM, 0},           {"inet", AF_INET, SOCK_STREAM, 0},
+		{"inet6", AF_INET6, SOCK_DGRAM, 0},          {"netlink", AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */},
+		{"vsock", AF_VSOCK, SOCK_STREAM, 0},         {"alg", AF_ALG, SOCK_SEQPACKET, 0},
+		{"bluetooth", AF_BLUETOOTH, SOCK_STREAM, 0}, {"appletalk", AF_APPLETALK, SOCK_DGRAM, 0},
 	};
 	for (size_t i = 0; i < sizeof(sockets) / sizeof(sockets[0]); i++) {
 		long fd = socket(sockets[i].family, sockets[i].type, sockets[i].protocol);
