@@ -115,8 +115,8 @@ void identity_become(const struct sandbox_run *run);
 
 /* ---- limits.c: resource limits of the command ---- */
 
-/* Sets the rlimits (CORE 0, NOFILE, NPROC, FSIZE, CPU). Exits through the
- * error pipe on failure. */
+/* Sets the rlimits (CORE, RTPRIO and NICE 0, NOFILE, NPROC, FSIZE, CPU).
+ * Exits through the error pipe on failure. */
 void limits_apply(const struct sandbox_run *run);
 /* Init, after the pivot: the CPU time used so far by everything in the
  * sandbox (what init has reaped, and every live process with the children

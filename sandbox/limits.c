@@ -33,6 +33,11 @@ void limits_apply(const struct sandbox_run *run)
 {
 	const struct sandbox_config *cfg = run->cfg;
 	limits_set(run, RLIMIT_CORE, "CORE", 0, 0);
+	/* Whatever the caller may: no real-time scheduling (a real-time spinner
+	 * per core would leave the host a few percent of its CPUs), and no
+	 * priority above the one the command starts with. */
+	limits_set(run, RLIMIT_RTPRIO, "RTPRIO", 0, 0);
+	limits_set(run, RLIMIT_NICE, "NICE", 0, 0);
 	rlim_t nofile = cfg->nofile ? (rlim_t)cfg->nofile : SANDBOX_DEFAULT_NOFILE;
 	limits_set(run, RLIMIT_NOFILE, "NOFILE", nofile, nofile);
 	if (cfg->pids)

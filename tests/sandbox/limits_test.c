@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,4 +192,18 @@ TEST(tmpfs_inode_count_is_capped)
 	limits_expect_stopped(tmp, "files: stopped ENOSPC", (8 << 20) / 4096);
 	const char *scratch[] = {"--tmpfs", "/scratch:8M", "--", "/probe", "files", "/scratch", "20000", NULL};
 	limits_expect_stopped(scratch, "files: stopped ENOSPC", (8 << 20) / 4096);
+}
+
+/* The command inherits the caller's rlimits: one whose RLIMIT_RTPRIO or
+ * RLIMIT_NICE allows more (set for an audio group, say) must not let it
+ * spin at a real-time priority, or raise its own. (The test can only show
+ * it where it may raise those limits itself: with CAP_SYS_RESOURCE.) */
+TEST(realtime_priority_is_refused)
+{
+	struct rlimit rtprio = {50, 50}, nice = {30, 30};
+	if (setrlimit(RLIMIT_RTPRIO, &rtprio) < 0 || setrlimit(RLIMIT_NICE, &nice) < 0)
+		fprintf(stderr, "note: cannot raise RLIMIT_RTPRIO and RLIMIT_NICE here (%s): the caller's are 0\n",
+			strerror(errno));
+	const char *expect[] = {"sched-fifo: EPERM", "nice-up: EACCES", NULL};
+	sbt_probe_expect(NULL, "sched", NULL, expect);
 }
