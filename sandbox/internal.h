@@ -198,7 +198,8 @@ void capture_free(struct capture *c);
 
 /* ---- supervisor.c: the process that stays outside ---- */
 
-/* Runs the whole sandbox and returns agentd-sandbox's exit status. */
-int supervisor_run(const struct options *opts, const struct policy *policy);
+/* Runs the whole sandbox and returns agentd-sandbox's exit status. parent
+ * is the caller's pid as agentd-sandbox first saw it. */
+int supervisor_run(const struct options *opts, const struct policy *policy, pid_t parent);
 
 #endif

@@ -438,7 +438,7 @@ static void supervisor_report(const struct supervisor *s)
 	buf_free(&json);
 }
 
-int supervisor_run(const struct options *opts, const struct policy *policy)
+int supervisor_run(const struct options *opts, const struct policy *policy, pid_t parent)
 {
 	struct supervisor s;
 	memset(&s, 0, sizeof(s));
@@ -470,6 +470,12 @@ int supervisor_run(const struct options *opts, const struct policy *policy)
 	if (s.signal_fd < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0) {
 		snprintf(why, sizeof(why), "watch signals: %s", strerror(errno));
 		supervisor_setup_failed(&s, why);
+		goto out;
+	}
+	/* A caller that died before the signal was set never sends it: it is
+	 * gone already, and nothing may start. */
+	if (getppid() != parent) {
+		s.res.killed = true;
 		goto out;
 	}
 	if (opts->cfg.memory_bytes || opts->cfg.pids) {

@@ -11,6 +11,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,5 +233,50 @@ TEST(sandbox_does_not_outlive_a_killed_supervisor)
 		int left = sbt_marker_count(marker);
 		sbt_kill_marker(marker);
 		th_fail(__FILE__, __LINE__, "%d processes of the sandbox survived agentd-sandbox's death", left);
+	}
+}
+
+/* The caller dies while agentd-sandbox is still reading its flags (here:
+ * waiting on a --seccomp file that is a FIFO), before it has set its
+ * parent-death signal: the signal will never come, and the sandbox must
+ * not start at all. */
+TEST(sandbox_does_not_start_after_its_parent_died)
+{
+	const char *marker = sbt_marker();
+	char fifo[300];
+	snprintf(fifo, sizeof(fifo), "%s/policy", th_tempdir());
+	CHECK(mkfifo(fifo, 0644) == 0);
+	pid_t parent = fork();
+	CHECK(parent >= 0);
+	if (parent == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fork() == 0) {
+			int null = open("/dev/null", O_RDWR);
+			dup2(null, 0);
+			dup2(null, 1);
+			execl(sbt_sandbox_path(), sbt_sandbox_path(), "--seccomp", fifo, "--ro-bind", sbt_probe_path(),
+			      "/probe", "--", "/probe", "spin", marker, (char *)NULL);
+			_exit(127);
+		}
+		for (;;)
+			pause();
+	}
+	long long deadline = th_now_ms() + 20000;
+	while (sbt_marker_count(marker) < 1) {
+		if (th_now_ms() > deadline)
+			th_fail(__FILE__, __LINE__, "agentd-sandbox did not start");
+		th_sleep_ms(10);
+	}
+	kill(parent, SIGKILL);
+	waitpid(parent, NULL, 0);
+	/* agentd-sandbox waits in open(): the policy lets it go on. */
+	int fd = open(fifo, O_WRONLY);
+	CHECK(fd >= 0);
+	CHECK(write(fd, "@default\n", 9) == 9);
+	close(fd);
+	if (!sbt_wait_marker_gone(marker, 3000)) {
+		int left = sbt_marker_count(marker);
+		sbt_kill_marker(marker);
+		th_fail(__FILE__, __LINE__, "%d processes of a sandbox started after its parent's death", left);
 	}
 }
