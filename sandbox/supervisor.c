@@ -307,7 +307,9 @@ static void supervisor_wait(struct supervisor *s)
 		int pr = poll(pfd, (nfds_t)n, timeout);
 		if (pr < 0 && errno != EINTR)
 			break;
-		if (pr == 0 && timeout >= 0) {
+		/* The clock decides, not poll: a command that keeps its output
+		 * pipes from ever being empty would otherwise never time out. */
+		if (wake_ms && capture_now_ms() >= wake_ms) {
 			if (s->hard_kill_ms) {
 				s->hard_kill_ms = 0;
 				supervisor_kill_init(s);
@@ -315,7 +317,6 @@ static void supervisor_wait(struct supervisor *s)
 				s->res.timed_out = true;
 				supervisor_stop(s);
 			}
-			continue;
 		}
 		if (pr <= 0)
 			continue;

@@ -2,10 +2,12 @@
  * escaping children, an output flood, huge files in /tmp and in the
  * workspace, CPU burning. Each is contained and reported. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -206,4 +208,44 @@ TEST(realtime_priority_is_refused)
 			strerror(errno));
 	const char *expect[] = {"sched-fifo: EPERM", "nice-up: EACCES", NULL};
 	sbt_probe_expect(NULL, "sched", NULL, expect);
+}
+
+/* The wall-clock limit holds however the command keeps agentd-sandbox
+ * busy: here its output pipe is never empty (four writers), and the
+ * caller reads agentd-sandbox's output slowly but steadily, as a busy
+ * loop does. Nothing may push the end past the limit by more than a
+ * moment. */
+TEST(timeout_holds_while_the_output_never_stops)
+{
+	int out[2];
+	CHECK(pipe(out) == 0);
+	long long start = th_now_ms();
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(out[0]);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(out[1], 1);
+		dup2(null, 2);
+		execl(sbt_sandbox_path(), sbt_sandbox_path(), "--timeout", "1s", "--max-output", "64M", "--", "/bin/sh",
+		      "-c", "yes & yes & yes & yes & wait", (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	char buf[4096];
+	while (read(out[0], buf, sizeof(buf)) > 0) {
+		if (th_now_ms() - start > 20000) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		th_sleep_ms(1);
+	}
+	close(out[0]);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	long long elapsed = th_now_ms() - start;
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_EXIT_TIMEOUT);
+	CHECK_INT(elapsed, <, 1000 + 1500);
 }
