@@ -151,9 +151,12 @@ struct cgroup {
 	int memory_version;   /* 1 or 2; 0 when none */
 	char pids_dir[512];   /* this sandbox's pids cgroup; "" when none */
 	int pids_version;     /* 1 or 2; 0 when none */
+	char cpu_dir[512];    /* the cgroup that counts its CPU time (cpuacct, or v2's own); "" when none */
+	int cpu_version;      /* 1 or 2; 0 when none */
 };
 
-/* Makes the cgroups for the limits cfg asks for. A limit that cannot be
+/* Makes the cgroups for the limits cfg asks for (memory, pids, and one that
+ * counts CPU time for --cpu-seconds). A limit that cannot be
  * enforced is added to *not_enforced with its reason appended to note
  * (never an error: the run goes on and reports it). */
 void cgroup_create(struct cgroup *cg, const struct sandbox_config *cfg, unsigned *not_enforced, char *note,
@@ -162,6 +165,9 @@ void cgroup_create(struct cgroup *cg, const struct sandbox_config *cfg, unsigned
 int cgroup_attach(const struct cgroup *cg, pid_t pid, char *err, size_t errlen);
 /* Reads the peak memory and whether the OOM killer acted into res. */
 void cgroup_collect(const struct cgroup *cg, struct sandbox_result *res);
+/* The CPU time everything in the sandbox has used so far. Returns 0, or
+ * a negative errno (-ENOENT without a cgroup that counts it). */
+int cgroup_cpu_used_ms(const struct cgroup *cg, uint64_t *ms);
 /* Removes the directories (the sandbox must be empty). */
 void cgroup_remove(struct cgroup *cg);
 

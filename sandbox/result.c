@@ -13,6 +13,7 @@ static const struct {
 	const char *name;         /* its name in JSON and messages */
 } result_limits[] = {
 	{SANDBOX_LIMIT_MEMORY, "memory"},
+	{SANDBOX_LIMIT_CPU, "cpu"},
 };
 
 #define RESULT_LIMIT_COUNT (sizeof(result_limits) / sizeof(result_limits[0]))

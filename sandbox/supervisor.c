@@ -22,6 +22,8 @@
 
 /* After asking init to end everything, how long before it is SIGKILLed. */
 #define SUPERVISOR_STOP_GRACE_MS 2000
+/* How often the CPU time in the sandbox's cgroup is read (--cpu-seconds). */
+#define SUPERVISOR_CPU_CHECK_MS 100
 
 #define SUPERVISOR_NAMESPACES (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
@@ -50,6 +52,8 @@ struct supervisor {
 	int64_t start_ms;           /* when the clone happened */
 	int64_t deadline_ms;        /* when the wall-clock limit ends it; 0: none */
 	int64_t hard_kill_ms;       /* when init gets SIGKILL after a SIGTERM; 0: none pending */
+	int64_t cpu_check_ms;       /* when the cgroup's CPU time is read next; 0: never */
+	bool cpu_exceeded;          /* --cpu-seconds ran out: the sandbox is being stopped */
 };
 
 static void supervisor_close(int *fd)
@@ -229,6 +233,8 @@ static void supervisor_start(struct supervisor *s)
 		s->out.deadline_ms = s->deadline_ms;
 		s->errout.deadline_ms = s->deadline_ms;
 	}
+	if (s->opts->cfg.cpu_seconds && s->cgroup.cpu_dir[0])
+		s->cpu_check_ms = s->start_ms + SUPERVISOR_CPU_CHECK_MS;
 }
 
 static void supervisor_on_signals(struct supervisor *s)
@@ -275,6 +281,55 @@ static void supervisor_on_status_pipe(struct supervisor *s)
 	supervisor_close(&s->status_pipe[0]);
 }
 
+/* True while the command runs and nothing has stopped it yet. */
+static bool supervisor_running(const struct supervisor *s)
+{
+	return s->init_pid > 0 && !s->res.timed_out && !s->res.killed && !s->cpu_exceeded && !s->have_command_status;
+}
+
+/* When the clock next has something to say (0: never): the SIGKILL after
+ * a stop, or else the deadline and the next look at the CPU time. */
+static int64_t supervisor_next_wake(const struct supervisor *s)
+{
+	if (s->hard_kill_ms && s->init_pid > 0)
+		return s->hard_kill_ms;
+	if (!supervisor_running(s))
+		return 0;
+	int64_t wake = s->deadline_ms;
+	if (s->cpu_check_ms && (!wake || s->cpu_check_ms < wake))
+		wake = s->cpu_check_ms;
+	return wake;
+}
+
+/* Acts on what is due: the SIGKILL after a stop, the deadline, the CPU
+ * time of everything inside (the cgroup counts even what init cannot see). */
+static void supervisor_on_clock(struct supervisor *s)
+{
+	int64_t now = capture_now_ms();
+	if (s->hard_kill_ms && s->init_pid > 0) {
+		if (now >= s->hard_kill_ms) {
+			s->hard_kill_ms = 0;
+			supervisor_kill_init(s);
+		}
+		return;
+	}
+	if (!supervisor_running(s))
+		return;
+	if (s->deadline_ms && now >= s->deadline_ms) {
+		s->res.timed_out = true;
+		supervisor_stop(s);
+		return;
+	}
+	uint64_t used_ms;
+	if (s->cpu_check_ms && now >= s->cpu_check_ms) {
+		s->cpu_check_ms = now + SUPERVISOR_CPU_CHECK_MS;
+		if (cgroup_cpu_used_ms(&s->cgroup, &used_ms) == 0 && used_ms >= s->opts->cfg.cpu_seconds * 1000) {
+			s->cpu_exceeded = true;
+			supervisor_stop(s);
+		}
+	}
+}
+
 /* Watches the error pipe (set-up failures), the status pipe (the
  * command's wait status), the output pipes, the deadline and signals
  * (SIGTERM, which the parent's death also sends, stops everything) until
@@ -294,11 +349,7 @@ static void supervisor_wait(struct supervisor *s)
 		/* The caller's end of the result socket closing means the caller
 		 * is gone: it covers a death before the parent-death signal was set. */
 		pfd[n++] = (struct pollfd){s->init_pid > 0 ? lifeline : -1, 0, 0};
-		int64_t wake_ms = 0;
-		if (s->deadline_ms && s->init_pid > 0 && !s->res.timed_out && !s->res.killed && !s->have_command_status)
-			wake_ms = s->deadline_ms;
-		if (s->hard_kill_ms && s->init_pid > 0)
-			wake_ms = s->hard_kill_ms;
+		int64_t wake_ms = supervisor_next_wake(s);
 		int timeout = -1;
 		if (wake_ms) {
 			int64_t left = wake_ms - capture_now_ms();
@@ -309,15 +360,8 @@ static void supervisor_wait(struct supervisor *s)
 			break;
 		/* The clock decides, not poll: a command that keeps its output
 		 * pipes from ever being empty would otherwise never time out. */
-		if (wake_ms && capture_now_ms() >= wake_ms) {
-			if (s->hard_kill_ms) {
-				s->hard_kill_ms = 0;
-				supervisor_kill_init(s);
-			} else {
-				s->res.timed_out = true;
-				supervisor_stop(s);
-			}
-		}
+		if (wake_ms)
+			supervisor_on_clock(s);
 		if (pr <= 0)
 			continue;
 		if (pfd[0].revents)
@@ -355,6 +399,11 @@ static void supervisor_conclude(struct supervisor *s)
 		if (res->peak_memory_bytes < 0 && s->start_ms)
 			res->peak_memory_bytes = (int64_t)usage.ru_maxrss * 1024;
 	}
+	/* The cgroup also counts what the kernel reaped for a parent that
+	 * ignores SIGCHLD, which no rusage holds. */
+	uint64_t cgroup_cpu_ms;
+	if (cgroup_cpu_used_ms(&s->cgroup, &cgroup_cpu_ms) == 0 && cgroup_cpu_ms > res->cpu_ms)
+		res->cpu_ms = cgroup_cpu_ms;
 	if (s->start_ms)
 		res->wall_ms = (uint64_t)(capture_now_ms() - s->start_ms);
 	if (cfg->max_output_bytes) {
@@ -389,6 +438,12 @@ static void supervisor_conclude(struct supervisor *s)
 		/* Init was killed (limit, request, out of memory): so was the command. */
 		res->signal = SIGKILL;
 		res->status = 128 + SIGKILL;
+	}
+	/* Reported as RLIMIT_CPU reports one process it stops (as init does). */
+	if (s->cpu_exceeded) {
+		res->exit_code = -1;
+		res->signal = SIGXCPU;
+		res->status = 128 + SIGXCPU;
 	}
 	if (res->timed_out)
 		res->status = SANDBOX_EXIT_TIMEOUT;
@@ -479,7 +534,7 @@ int supervisor_run(const struct options *opts, const struct policy *policy, pid_
 		s.res.killed = true;
 		goto out;
 	}
-	if (opts->cfg.memory_bytes || opts->cfg.pids) {
+	if (opts->cfg.memory_bytes || opts->cfg.pids || opts->cfg.cpu_seconds) {
 		cgroup_create(&s.cgroup, &opts->cfg, &s.res.limits_not_enforced, s.res.limits_note,
 			      sizeof(s.res.limits_note));
 		if (s.res.limits_not_enforced && opts->json_fd < 0)

@@ -249,3 +249,27 @@ TEST(timeout_holds_while_the_output_never_stops)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_EXIT_TIMEOUT);
 	CHECK_INT(elapsed, <, 1000 + 1500);
 }
+
+/* Children of a parent that ignores SIGCHLD are reaped by the kernel, and
+ * their CPU time is added to no one's: counting from the processes alone
+ * misses it. Where a cgroup counts it, the limit holds and cpu_ms is all
+ * of it; where none can be made, the limit says it is not enforced. */
+TEST(cpu_time_limit_counts_processes_nobody_reaps)
+{
+	const char *args[] = {"--cpu-seconds", "1", "--", "/probe", "burn-unreaped", "6", "400", NULL};
+	struct sbt_result r;
+	sbt_run(&r, args, 40000);
+	CHECK(r.has_json);
+	if (r.json.limits_not_enforced & SANDBOX_LIMIT_CPU) {
+		CHECK_CONTAINS(r.json.limits_note, "cpu limit not enforced: ");
+		CHECK(!sbt_is_root() || access("/sys/fs/cgroup/cpuacct/cpuacct.usage", F_OK) < 0);
+		fprintf(stderr, "note: %s\n", r.json.limits_note);
+	} else {
+		CHECK(!strstr(r.out, "all burned"));
+		CHECK_INT(r.json.signal, ==, SIGXCPU);
+		CHECK_INT(r.status, ==, 128 + SIGXCPU);
+		CHECK_INT(r.json.cpu_ms, >=, 900);
+		CHECK_INT(r.json.cpu_ms, <, 1800);
+	}
+	sbt_result_free(&r);
+}

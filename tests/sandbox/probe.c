@@ -508,6 +508,28 @@ static int probe_burn(char **args)
 	return 0;
 }
 
+/* Runs args[0] children one after the other, each burning args[1] ms of
+ * CPU time, with SIGCHLD ignored: the kernel reaps them itself, and their
+ * time is added to no parent's. */
+static int probe_burn_unreaped(char **args)
+{
+	signal(SIGCHLD, SIG_IGN);
+	int children = atoi(args[0]);
+	for (int i = 0; i < children; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			char *burn_args[] = {args[1], NULL};
+			probe_burn(burn_args);
+			_exit(0);
+		}
+		/* Returns once the child is gone (ECHILD: nothing to reap). */
+		while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	printf("all burned\n");
+	return 0;
+}
+
 static int probe_sleeper(char **args)
 {
 	(void)args;
@@ -703,6 +725,7 @@ static const struct {
 	{"spin", 1, probe_spin},
 	{"sleeper", 1, probe_sleeper},
 	{"burn", 1, probe_burn},
+	{"burn-unreaped", 2, probe_burn_unreaped},
 	{"background", 1, probe_background},
 	{"flood", 1, probe_flood},
 	{"fill", 2, probe_fill},
