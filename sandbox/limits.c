@@ -2,7 +2,8 @@
  * uid in one user namespace, and each sandbox has its own namespace, so it
  * is a per-sandbox process limit even where no pids cgroup can be made.
  * RLIMIT_CPU holds each process alone: init adds up the CPU time of all of
- * them for --cpu-seconds. */
+ * them for --cpu-seconds (and the supervisor reads a cgroup's count, which
+ * also holds children the kernel reaped itself). */
 #include "sandbox/internal.h"
 
 #include <dirent.h>

@@ -315,7 +315,7 @@ static void rootfs_build_sys(const struct sandbox_run *run)
 {
 	if (mkdir("sys", 0755) < 0)
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mkdir /sys");
-	mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	(void)mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 /* Everything that lives in the stage before the pivot. */

@@ -83,7 +83,7 @@ struct sandbox_config {
  * process limit always holds: RLIMIT_NPROC backs the pids cgroup.) */
 enum sandbox_limit {
 	SANDBOX_LIMIT_MEMORY = 1 << 0, /* no memory cgroup could be made */
-	SANDBOX_LIMIT_CPU = 1 << 1,    /* no cgroup counts CPU time: what nobody reaps escapes --cpu-seconds */
+	SANDBOX_LIMIT_CPU = 1 << 1,    /* no cgroup counts CPU time: children the kernel reaps escape it */
 };
 
 /* What happened to one command. */
