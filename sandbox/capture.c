@@ -1,6 +1,7 @@
 /* Capped output (--max-output): the first half of the cap is passed on as
  * it arrives, the last half is kept in a ring and written at EOF after a
- * marker saying how many bytes were cut in between. */
+ * marker saying how many bytes were cut in between. Without a cap, a
+ * stream is only relayed (to know where its last line ends). */
 #include "sandbox/internal.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@ void capture_init(struct capture *c, int in_fd, int out_fd, uint64_t max)
 	memset(c, 0, sizeof(*c));
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
-	c->head_max = max / 2;
+	c->head_max = max ? max / 2 : UINT64_MAX;
 	c->tail_max = max - max / 2;
 }
 
@@ -55,12 +56,13 @@ static void capture_write(struct capture *c, const char *data, size_t len)
 		}
 		size_t n = len < CAPTURE_CHUNK ? len : CAPTURE_CHUNK;
 		ssize_t w = write(c->out_fd, data, n);
-		if (w < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+		if (w <= 0) {
+			if (w < 0 && (errno == EINTR || errno == EAGAIN))
 				continue;
 			c->write_failed = true;
 			return;
 		}
+		c->line_open = data[w - 1] != '\n';
 		data += w;
 		len -= (size_t)w;
 	}

@@ -1,6 +1,7 @@
-/* Memory and pids limits through cgroups v1 or v2, one "agentd/sb-PID"
- * per sandbox below the caller's own cgroup (so the host's limits on the
- * caller still apply); what cannot be set is reported, never skipped. */
+/* Memory and pids limits and CPU accounting through cgroups v1 or v2, one
+ * "agentd/sb-PID" per sandbox below the caller's own cgroup (so the host's
+ * limits on the caller still apply); what cannot be set is reported, never
+ * skipped. */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -120,6 +121,13 @@ static void cgroup_join(const char *mnt, const char *root, const char *own, char
 	snprintf(dir, dirlen, "%s%s", mnt, strcmp(rel, "/") == 0 ? "" : rel);
 }
 
+/* cpuacct only counts: under v2 every cgroup counts its CPU time (cpu.stat),
+ * with no controller to enable. */
+static bool cgroup_is_accounting(const char *controller)
+{
+	return strcmp(controller, "cpuacct") == 0;
+}
+
 /* True when the v2 cgroup dir offers controller to its children's parent. */
 static bool cgroup_v2_offers(const char *dir, const char *controller)
 {
@@ -159,7 +167,7 @@ static int cgroup_locate(const char *controller, char *own_dir, char *top_dir, s
 		return 0;
 	}
 	cgroup_join(top_dir, root, own, own_dir, dirlen);
-	if (version == 2 && !cgroup_v2_offers(top_dir, controller)) {
+	if (version == 2 && !cgroup_is_accounting(controller) && !cgroup_v2_offers(top_dir, controller)) {
 		snprintf(why, whylen, "the %s controller is not available in %s", controller, top_dir);
 		return 0;
 	}
@@ -235,7 +243,8 @@ static int cgroup_make(const char *base, int version, const char *controller, ch
 	snprintf(parent, sizeof(parent), "%s/agentd", base);
 	snprintf(enable, sizeof(enable), "+%s", controller);
 	int rc;
-	if (version == 2 && (rc = cgroup_write(base, "cgroup.subtree_control", enable)) < 0) {
+	bool enable_below = version == 2 && !cgroup_is_accounting(controller);
+	if (enable_below && (rc = cgroup_write(base, "cgroup.subtree_control", enable)) < 0) {
 		snprintf(why, whylen, "cannot enable the %s controller below %s: %s%s", controller, base, strerror(-rc),
 			 rc == -EBUSY ? " (that cgroup holds processes: run agentd in a delegated cgroup)" : "");
 		return rc;
@@ -245,7 +254,7 @@ static int cgroup_make(const char *base, int version, const char *controller, ch
 		snprintf(why, whylen, "cannot create %s: %s", parent, strerror(errno));
 		return rc;
 	}
-	if (version == 2 && (rc = cgroup_write(parent, "cgroup.subtree_control", enable)) < 0) {
+	if (enable_below && (rc = cgroup_write(parent, "cgroup.subtree_control", enable)) < 0) {
 		snprintf(why, whylen, "cannot enable the %s controller below %s: %s", controller, parent,
 			 strerror(-rc));
 		return rc;
@@ -301,6 +310,8 @@ static int cgroup_setup(const char *controller, char *dir, size_t dirlen, uint64
 			return 0;
 		}
 	}
+	if (cgroup_is_accounting(controller))
+		return version;
 	char value[32];
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)limit);
 	const char *file = strcmp(controller, "pids") == 0 ? "pids.max"
@@ -339,15 +350,43 @@ void cgroup_create(struct cgroup *cg, const struct sandbox_config *cfg, unsigned
 	if (cfg->pids)
 		cg->pids_version = cgroup_setup("pids", cg->pids_dir, sizeof(cg->pids_dir), cfg->pids, cg->memory_dir,
 						why, sizeof(why));
+	/* Init counts the CPU time of the processes it sees, but not that of
+	 * children the kernel reaped for a parent that ignores SIGCHLD: only
+	 * a cgroup counts everything. */
+	if (cfg->cpu_seconds) {
+		const char *in_use = cg->memory_version == 2 ? cg->memory_dir
+				     : cg->pids_version == 2 ? cg->pids_dir
+							     : "";
+		cg->cpu_version =
+			cgroup_setup("cpuacct", cg->cpu_dir, sizeof(cg->cpu_dir), 0, in_use, why, sizeof(why));
+		if (!cg->cpu_version) {
+			*not_enforced |= SANDBOX_LIMIT_CPU;
+			size_t len = strlen(why);
+			snprintf(why + len, sizeof(why) - len,
+				 " (the CPU time of children the kernel reaps itself goes uncounted)");
+			cgroup_note(note, notelen, "cpu", why);
+		}
+	}
+}
+
+/* True when dirs[i] is one of the directories before it (under v2, the
+ * controllers share one). */
+static bool cgroup_dir_seen(const char *const *dirs, int i)
+{
+	for (int j = 0; j < i; j++) {
+		if (strcmp(dirs[j], dirs[i]) == 0)
+			return true;
+	}
+	return false;
 }
 
 int cgroup_attach(const struct cgroup *cg, pid_t pid, char *err, size_t errlen)
 {
 	char value[32];
 	snprintf(value, sizeof(value), "%d", (int)pid);
-	const char *dirs[2] = {cg->memory_dir, cg->pids_dir};
-	for (int i = 0; i < 2; i++) {
-		if (!dirs[i][0] || (i == 1 && strcmp(dirs[0], dirs[1]) == 0))
+	const char *dirs[3] = {cg->memory_dir, cg->pids_dir, cg->cpu_dir};
+	for (int i = 0; i < 3; i++) {
+		if (!dirs[i][0] || cgroup_dir_seen(dirs, i))
 			continue;
 		int rc = cgroup_write(dirs[i], "cgroup.procs", value);
 		if (rc < 0) {
@@ -381,12 +420,32 @@ static void cgroup_remove_dir(const char *dir)
 	}
 }
 
+int cgroup_cpu_used_ms(const struct cgroup *cg, uint64_t *ms)
+{
+	uint64_t used;
+	int rc;
+	if (!cg->cpu_dir[0])
+		return -ENOENT;
+	if (cg->cpu_version == 1) {
+		if ((rc = cgroup_read_number(cg->cpu_dir, "cpuacct.usage", NULL, &used)) < 0)
+			return rc;
+		*ms = used / 1000000;
+		return 0;
+	}
+	if ((rc = cgroup_read_number(cg->cpu_dir, "cpu.stat", "usage_usec", &used)) < 0)
+		return rc;
+	*ms = used / 1000;
+	return 0;
+}
+
 void cgroup_remove(struct cgroup *cg)
 {
-	if (cg->memory_dir[0])
-		cgroup_remove_dir(cg->memory_dir);
-	if (cg->pids_dir[0] && strcmp(cg->pids_dir, cg->memory_dir) != 0)
-		cgroup_remove_dir(cg->pids_dir);
+	const char *dirs[3] = {cg->memory_dir, cg->pids_dir, cg->cpu_dir};
+	for (int i = 0; i < 3; i++) {
+		if (dirs[i][0] && !cgroup_dir_seen(dirs, i))
+			cgroup_remove_dir(dirs[i]);
+	}
 	cg->memory_dir[0] = '\0';
 	cg->pids_dir[0] = '\0';
+	cg->cpu_dir[0] = '\0';
 }

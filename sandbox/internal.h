@@ -115,14 +115,18 @@ void identity_become(const struct sandbox_run *run);
 
 /* ---- limits.c: resource limits of the command ---- */
 
-/* Sets the rlimits (CORE 0, NOFILE, NPROC, FSIZE, CPU). Exits through the
- * error pipe on failure. */
+/* Sets the rlimits (CORE, RTPRIO and NICE 0, NOFILE, NPROC, FSIZE, CPU).
+ * Exits through the error pipe on failure. */
 void limits_apply(const struct sandbox_run *run);
+/* Init, after the pivot: the CPU time used so far by everything in the
+ * sandbox (what init has reaped, and every live process with the children
+ * it has reaped), in milliseconds. */
+uint64_t limits_cpu_used_ms(void);
 
 /* ---- rootfs.c: the file system inside ---- */
 
 /* Init: builds the new root (read-only binds, /workspace, /tmp, /dev,
- * /proc, masks, the caller's mounts), pivots into it and enters the
+ * /proc, /sys, masks, the caller's mounts), pivots into it and enters the
  * working directory. Exits through the error pipe on failure. */
 void rootfs_enter(const struct sandbox_run *run);
 
@@ -147,9 +151,12 @@ struct cgroup {
 	int memory_version;   /* 1 or 2; 0 when none */
 	char pids_dir[512];   /* this sandbox's pids cgroup; "" when none */
 	int pids_version;     /* 1 or 2; 0 when none */
+	char cpu_dir[512];    /* the cgroup that counts its CPU time (cpuacct, or v2's own); "" when none */
+	int cpu_version;      /* 1 or 2; 0 when none */
 };
 
-/* Makes the cgroups for the limits cfg asks for. A limit that cannot be
+/* Makes the cgroups for the limits cfg asks for (memory, pids, and one that
+ * counts CPU time for --cpu-seconds). A limit that cannot be
  * enforced is added to *not_enforced with its reason appended to note
  * (never an error: the run goes on and reports it). */
 void cgroup_create(struct cgroup *cg, const struct sandbox_config *cfg, unsigned *not_enforced, char *note,
@@ -158,6 +165,9 @@ void cgroup_create(struct cgroup *cg, const struct sandbox_config *cfg, unsigned
 int cgroup_attach(const struct cgroup *cg, pid_t pid, char *err, size_t errlen);
 /* Reads the peak memory and whether the OOM killer acted into res. */
 void cgroup_collect(const struct cgroup *cg, struct sandbox_result *res);
+/* The CPU time everything in the sandbox has used so far. Returns 0, or
+ * a negative errno (-ENOENT without a cgroup that counts it). */
+int cgroup_cpu_used_ms(const struct cgroup *cg, uint64_t *ms);
 /* Removes the directories (the sandbox must be empty). */
 void cgroup_remove(struct cgroup *cg);
 
@@ -175,10 +185,12 @@ struct capture {
 	size_t tail_start;   /* oldest byte in tail */
 	size_t tail_len;     /* bytes in tail */
 	bool write_failed;   /* out_fd stopped taking bytes; the rest is counted and dropped */
+	bool line_open;      /* the last byte passed on was not a newline */
 	int64_t deadline_ms; /* monotonic time after which a stalled reader of out_fd is given up; 0: never */
 };
 
-/* max is the cap (head and tail get half each). */
+/* max is the cap (head and tail get half each); 0: none, every byte is
+ * passed on. */
 void capture_init(struct capture *c, int in_fd, int out_fd, uint64_t max);
 /* Milliseconds on the monotonic clock. */
 int64_t capture_now_ms(void);
@@ -192,7 +204,8 @@ void capture_free(struct capture *c);
 
 /* ---- supervisor.c: the process that stays outside ---- */
 
-/* Runs the whole sandbox and returns agentd-sandbox's exit status. */
-int supervisor_run(const struct options *opts, const struct policy *policy);
+/* Runs the whole sandbox and returns agentd-sandbox's exit status. parent
+ * is the caller's pid as agentd-sandbox first saw it. */
+int supervisor_run(const struct options *opts, const struct policy *policy, pid_t parent);
 
 #endif

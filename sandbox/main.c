@@ -29,6 +29,9 @@ static int main_ensure_stdio(void)
 
 int main(int argc, char **argv)
 {
+	/* Taken first: the parent-death signal is set only later, and a
+	 * parent that dies in between shows as a different parent then. */
+	pid_t parent = getppid();
 	if (main_ensure_stdio() < 0)
 		return SANDBOX_EXIT_SETUP;
 	struct options opts;
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "agentd-sandbox: %s\n", err);
 		return SANDBOX_EXIT_USAGE;
 	}
-	int status = supervisor_run(&opts, policy);
+	int status = supervisor_run(&opts, policy, parent);
 	policy_free(policy);
 	return status;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,26 @@ static void nsinit_on_term(int sig)
 {
 	(void)sig;
 	kill(-1, SIGKILL);
+}
+
+/* How often init adds up the CPU time used inside (--cpu-seconds). */
+#define NSINIT_CPU_CHECK_MS 100
+
+/* SIGALRM only interrupts init's wait, so that it counts the CPU time. */
+static void nsinit_on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Interrupts init's wait every NSINIT_CPU_CHECK_MS (no SA_RESTART). */
+static void nsinit_watch_cpu(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = nsinit_on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval every = {{0, NSINIT_CPU_CHECK_MS * 1000}, {0, NSINIT_CPU_CHECK_MS * 1000}};
+	setitimer(ITIMER_REAL, &every, NULL);
 }
 
 /* Brings the namespace's own loopback interface up (--net loopback). */
@@ -41,6 +63,21 @@ static void nsinit_loopback_up(const struct sandbox_run *run)
 	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "bring up lo (SIOCSIFFLAGS)");
 	close(fd);
+}
+
+/* Taking the command's file system ids (rootfs_enter) is a change of
+ * credentials, and the kernel clears the parent-death signal on every such
+ * change (and resets the dumpable flag): without this, a SIGKILLed
+ * supervisor would leave the sandbox running with no limit on its time.
+ * The supervisor may have died before the signal was set again; then its
+ * end of the status pipe is closed already. */
+static void nsinit_rearm_parent_death(const struct sandbox_run *run)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "set the parent-death signal again");
+	struct pollfd pfd = {run->status_fd, 0, 0};
+	if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+		_exit(SANDBOX_EXIT_SETUP);
 }
 
 /* The command's stack while it shares init's memory. */
@@ -118,6 +155,7 @@ void nsinit_main(const struct sandbox_run *run)
 	if (run->cfg->net == SANDBOX_NET_LOOPBACK)
 		nsinit_loopback_up(run);
 	rootfs_enter(run);
+	nsinit_rearm_parent_death(run);
 	/* The supervisor compiles the seccomp filter meanwhile. */
 	struct nsinit_command cmd = {run, {NULL, 0}};
 	if (run->filter_fd >= 0) {
@@ -149,13 +187,24 @@ void nsinit_main(const struct sandbox_run *run)
 		close_range(3, (unsigned)run->status_fd - 1, 0);
 	close_range((unsigned)run->status_fd + 1, ~0U, 0);
 
+	/* RLIMIT_CPU stops each process at the limit; the sandbox as a whole
+	 * is stopped here once all of it together has used that much. */
+	uint64_t cpu_limit_ms = run->cfg->cpu_seconds * 1000;
+	bool cpu_exceeded = false;
+	if (cpu_limit_ms)
+		nsinit_watch_cpu();
 	int32_t status = 0;
 	bool have_status = false;
 	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, __WALL);
-		if (pid < 0 && errno == EINTR)
+		if (pid < 0 && errno == EINTR) {
+			if (cpu_limit_ms && !cpu_exceeded && limits_cpu_used_ms() >= cpu_limit_ms) {
+				cpu_exceeded = true;
+				kill(-1, SIGKILL);
+			}
 			continue;
+		}
 		if (pid < 0)
 			break;
 		if (pid == command) {
@@ -164,6 +213,9 @@ void nsinit_main(const struct sandbox_run *run)
 			break;
 		}
 	}
+	/* Reported as RLIMIT_CPU reports one process it stops. */
+	if (cpu_exceeded)
+		status = SIGXCPU;
 	/* The sandbox ends with the command: whatever it left behind dies
 	 * now, and is reaped here so that its CPU time is counted (the kernel
 	 * would otherwise discard it with the namespace). */

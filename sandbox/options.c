@@ -73,7 +73,7 @@ static const char options_help[] =
 	"Runs CMD in new user, mount, pid, network, IPC, UTS and cgroup namespaces, as an\n"
 	"unprivileged user with no capabilities, under a seccomp filter, in a read-only\n"
 	"copy of / with the workspace writable at /workspace, a fresh /tmp, a minimal /dev\n"
-	"and a fresh /proc; /run, /var/run, /root and /home are empty.\n"
+	"and a fresh /proc and /sys; /run, /var/run, /root and /home are empty.\n"
 	"\n"
 	"File system:\n"
 	"  --workspace DIR        bind DIR read-write at /workspace (the working directory;\n"
@@ -81,7 +81,8 @@ static const char options_help[] =
 	"  --rootfs DIR           use DIR instead of the host's / (read-only)\n"
 	"  --ro-bind SRC DST      bind host SRC read-only at DST (repeatable)\n"
 	"  --bind SRC DST         bind host SRC read-write at DST (repeatable)\n"
-	"  --tmpfs DST[:SIZE]     a tmpfs at DST (default size 512M; /tmp is one already)\n"
+	"  --tmpfs DST[:SIZE]     a tmpfs at DST (default size 512M, with one inode per 4k\n"
+	"                         of it; /tmp is one already)\n"
 	"  --hide PATH            cover PATH with an empty read-only tmpfs (repeatable;\n"
 	"                         applied after every bind)\n"
 	"Environment and identity:\n"
@@ -95,7 +96,10 @@ static const char options_help[] =
 	"  --timeout DURATION     wall-clock limit (ms, s, m, h): everything inside is killed\n"
 	"  --memory SIZE          memory limit through a cgroup (k, M, G)\n"
 	"  --pids N               at most N processes and threads (cgroup and RLIMIT_NPROC)\n"
-	"  --cpu-seconds N        CPU time limit (RLIMIT_CPU)\n"
+	"  --cpu-seconds N        CPU time of everything inside together (counted by a\n"
+	"                         cgroup, or reported as not enforced): once it is used\n"
+	"                         up, everything is killed and the command reported as\n"
+	"                         ended by SIGXCPU (RLIMIT_CPU also stops each process)\n"
 	"  --max-output SIZE      keep the first and last SIZE/2 bytes of stdout and of\n"
 	"                         stderr, with a marker saying how much was cut\n"
 	"  --file-size SIZE       largest file the command may write (RLIMIT_FSIZE)\n"
@@ -104,7 +108,9 @@ static const char options_help[] =
 	"                         the system call policy (FILE: \"SYSCALL [ERRNO]\" lines,\n"
 	"                         \"@default\" for the built-in rules; see POLICY.md)\n"
 	"Reporting:\n"
-	"  --json                 write the result as one JSON object on stderr at the end\n"
+	"  --json                 write the result as one JSON object on stderr at the end,\n"
+	"                         on a line of its own (the command's stderr then passes\n"
+	"                         through agentd-sandbox)\n"
 	"  --json-fd FD           write it to file descriptor FD instead\n"
 	"  --help, --version\n"
 	"\n"
@@ -176,6 +182,19 @@ static int options_parse_tmpfs(const char *text, struct sandbox_mount *m, char *
 	return 0;
 }
 
+/* The field of a limit flag (--memory, --pids, ...). */
+static uint64_t *options_limit(struct sandbox_config *cfg, enum options_flag flag)
+{
+	switch (flag) {
+	case OPT_MEMORY: return &cfg->memory_bytes;
+	case OPT_MAX_OUTPUT: return &cfg->max_output_bytes;
+	case OPT_FILE_SIZE: return &cfg->file_size_bytes;
+	case OPT_PIDS: return &cfg->pids;
+	case OPT_CPU_SECONDS: return &cfg->cpu_seconds;
+	default: return &cfg->nofile;
+	}
+}
+
 static int options_apply(struct options *opts, enum options_flag flag, char **values, char *err, size_t errlen)
 {
 	struct sandbox_config *cfg = &opts->cfg;
@@ -231,17 +250,20 @@ static int options_apply(struct options *opts, enum options_flag flag, char **va
 		if (rc == 0 && cfg->timeout_ms == 0)
 			return options_fail(err, errlen, name, "must be more than 0");
 		break;
-	case OPT_MEMORY: rc = units_parse_size(v, &cfg->memory_bytes, why, sizeof(why)); break;
-	case OPT_MAX_OUTPUT: rc = units_parse_size(v, &cfg->max_output_bytes, why, sizeof(why)); break;
-	case OPT_FILE_SIZE: rc = units_parse_size(v, &cfg->file_size_bytes, why, sizeof(why)); break;
+	case OPT_MEMORY:
+	case OPT_MAX_OUTPUT:
+	case OPT_FILE_SIZE:
 	case OPT_PIDS:
 	case OPT_CPU_SECONDS:
-	case OPT_NOFILE:
-		rc = units_parse_uint(v, &n, why, sizeof(why));
+	case OPT_NOFILE: {
+		bool is_size = flag == OPT_MEMORY || flag == OPT_MAX_OUTPUT || flag == OPT_FILE_SIZE;
+		rc = is_size ? units_parse_size(v, &n, why, sizeof(why)) : units_parse_uint(v, &n, why, sizeof(why));
+		/* 0 is "none" in the configuration, never a limit one may ask for. */
 		if (rc == 0 && n == 0)
 			return options_fail(err, errlen, name, "must be more than 0");
-		*(flag == OPT_PIDS ? &cfg->pids : flag == OPT_CPU_SECONDS ? &cfg->cpu_seconds : &cfg->nofile) = n;
+		*options_limit(cfg, flag) = n;
 		break;
+	}
 	case OPT_SECCOMP:
 		if (strcmp(v, "default") == 0) {
 			cfg->seccomp = SANDBOX_SECCOMP_DEFAULT;

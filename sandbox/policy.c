@@ -13,6 +13,7 @@
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/xalloc.h"
@@ -91,6 +92,13 @@ static const unsigned long policy_namespace_flags[] = {
 	CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
 	CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET, CLONE_NEWTIME,
 };
+
+/* The socket families a build or a test suite uses: local sockets, IP on
+ * the namespace's own loopback, and netlink (getaddrinfo and ip ask the
+ * kernel about interfaces through it). Every other family is refused:
+ * vsock reaches the hypervisor and the other guests whatever the network
+ * namespace, and the rest is kernel code no build needs. */
+static const int policy_socket_families[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
 
 /* ioctls that push input into a terminal (TIOCSTI) or drive the console
  * (TIOCLINUX): compared on the low 32 bits, as the kernel reads them. */
@@ -247,6 +255,27 @@ static int policy_add(scmp_filter_ctx ctx, const char *name, int errno_value, un
 	return rc;
 }
 
+/* socket: EPERM for every family but policy_socket_families. The kernel
+ * reads the family as an int: each known family is compared on its low 32
+ * bits, and anything from AF_MAX up (a family of a newer kernel, or a
+ * number with high bits set) is refused as a whole. */
+static int policy_add_socket_families(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+	int rc;
+	for (int family = 0; family < AF_MAX; family++) {
+		bool allowed = false;
+		for (size_t i = 0; i < sizeof(policy_socket_families) / sizeof(policy_socket_families[0]); i++)
+			allowed |= policy_socket_families[i] == family;
+		if (allowed)
+			continue;
+		struct scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (scmp_datum_t)family);
+		if ((rc = policy_add(ctx, "socket", EPERM, 1, &cmp, err, errlen)) < 0)
+			return rc;
+	}
+	struct scmp_arg_cmp beyond = SCMP_A0(SCMP_CMP_GE, AF_MAX);
+	return policy_add(ctx, "socket", EPERM, 1, &beyond, err, errlen);
+}
+
 static int policy_add_builtin(const struct policy *policy, scmp_filter_ctx ctx, char *err, size_t errlen)
 {
 	int rc;
@@ -269,6 +298,8 @@ static int policy_add_builtin(const struct policy *policy, scmp_filter_ctx ctx, 
 		    (rc = policy_add(ctx, "clone", EPERM, 1, &cmp, err, errlen)) < 0)
 			return rc;
 	}
+	if (!policy_file_has(policy, "socket") && (rc = policy_add_socket_families(ctx, err, errlen)) < 0)
+		return rc;
 	/* The kernel reads an ioctl request as 32 bits: compare only those,
 	 * or TIOCSTI | 1 << 32 would slip through. */
 	for (size_t i = 0; i < sizeof(policy_denied_ioctls) / sizeof(policy_denied_ioctls[0]); i++) {

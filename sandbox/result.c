@@ -13,6 +13,7 @@ static const struct {
 	const char *name;         /* its name in JSON and messages */
 } result_limits[] = {
 	{SANDBOX_LIMIT_MEMORY, "memory"},
+	{SANDBOX_LIMIT_CPU, "cpu"},
 };
 
 #define RESULT_LIMIT_COUNT (sizeof(result_limits) / sizeof(result_limits[0]))
@@ -114,11 +115,20 @@ static void result_get_string(const cJSON *obj, const char *key, char *out, size
 int sandbox_result_from_json(const char *json, size_t len, struct sandbox_result *res, char *err, size_t errlen)
 {
 	sandbox_result_init(res);
-	cJSON *obj = cJSON_ParseWithLength(json, len);
+	/* cJSON stops after the first value: whatever follows it must be
+	 * space, or a second object could stand in for the real one. */
+	const char *end = NULL;
+	cJSON *obj = cJSON_ParseWithLengthOpts(json, len, &end, false);
 	int rc = -EINVAL;
 	if (!cJSON_IsObject(obj)) {
 		snprintf(err, errlen, "agentd-sandbox's result is not a JSON object");
 		goto out;
+	}
+	for (; end && end < json + len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+			snprintf(err, errlen, "agentd-sandbox's result has more after the object");
+			goto out;
+		}
 	}
 	uint64_t status = 0, exit_code = UINT64_MAX, sig = 0, peak = UINT64_MAX;
 	if (result_get_uint(obj, "status", &status) < 0 || status > 255 ||

@@ -1,6 +1,6 @@
 /* The sandbox's file system: a tmpfs root of read-only binds of the root's
- * top level, /workspace, /tmp, a minimal /dev and a fresh /proc, entered
- * with pivot_root, then the caller's mounts and the masks. */
+ * top level, /workspace, /tmp, a minimal /dev, a fresh /proc and /sys,
+ * entered with pivot_root, then the caller's mounts and the masks. */
 #include "sandbox/internal.h"
 
 #include <dirent.h>
@@ -24,6 +24,10 @@
 #define ROOTFS_MAX_ENTRIES 256
 /* Sizes of the tmpfs that only hold directories, symlinks and empty files. */
 #define ROOTFS_SMALL_TMPFS "size=64k,nr_inodes=1024"
+/* Inodes of /tmp and --tmpfs: one per this many bytes of size, and at least
+ * the minimum. */
+#define ROOTFS_TMPFS_BYTES_PER_INODE 4096
+#define ROOTFS_TMPFS_MIN_INODES 1024
 
 /* The device nodes inside; nothing else from the host's /dev. */
 static const char *const rootfs_devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -41,7 +45,7 @@ static const char *const rootfs_dev_links[][2] = {
  * under /root and /home. */
 static const char *const rootfs_masked[] = {"run", "root", "home"};
 /* Top-level names the sandbox provides itself. */
-static const char *const rootfs_own[] = {"proc", "dev", "tmp", "workspace"};
+static const char *const rootfs_own[] = {"proc", "sys", "dev", "tmp", "workspace"};
 /* Deeper paths masked by default, after the pivot. */
 static const char *const rootfs_masked_deep[] = {"/var/run"};
 
@@ -182,17 +186,27 @@ static void rootfs_open_sources(const struct sandbox_run *run, struct rootfs_sou
 	}
 }
 
-static void rootfs_close_sources(const struct sandbox_run *run, struct rootfs_sources *src)
+/* Closes what the stage was built from: the host's top level, the
+ * workspace and the devices, as they are on the host. */
+static void rootfs_close_stage_sources(struct rootfs_sources *src)
 {
 	for (size_t i = 0; i < src->entry_count; i++) {
 		if (src->entries[i].fd >= 0)
 			close(src->entries[i].fd);
+		src->entries[i].fd = -1;
 		free(src->entries[i].link);
+		src->entries[i].link = NULL;
 	}
 	if (src->workspace_fd >= 0)
 		close(src->workspace_fd);
+	src->workspace_fd = -1;
 	for (size_t i = 0; i < sizeof(rootfs_devices) / sizeof(rootfs_devices[0]); i++)
 		close(src->device_fds[i]);
+}
+
+/* Closes the descriptors of the bind sources' detached copies. */
+static void rootfs_close_mount_trees(const struct sandbox_run *run, struct rootfs_sources *src)
+{
 	for (size_t i = 0; i < run->cfg->mount_count; i++) {
 		if (src->mount_trees[i] >= 0)
 			close(src->mount_trees[i]);
@@ -277,10 +291,31 @@ static uint64_t rootfs_tmp_size(const struct sandbox_config *cfg)
 
 static void rootfs_mount_tmpfs(const struct sandbox_run *run, const char *path, uint64_t size_bytes)
 {
-	char options[64];
-	snprintf(options, sizeof(options), "mode=1777,size=%llu", (unsigned long long)size_bytes);
+	/* The size counts the bytes in files, not inodes, which cost the
+	 * kernel about 1k each and would otherwise go up to half the machine's
+	 * pages: one inode per ROOTFS_TMPFS_BYTES_PER_INODE keeps what empty
+	 * files can take to a quarter of the size. */
+	uint64_t inodes = size_bytes / ROOTFS_TMPFS_BYTES_PER_INODE;
+	if (inodes < ROOTFS_TMPFS_MIN_INODES)
+		inodes = ROOTFS_TMPFS_MIN_INODES;
+	char options[96];
+	snprintf(options, sizeof(options), "mode=1777,size=%llu,nr_inodes=%llu", (unsigned long long)size_bytes,
+		 (unsigned long long)inodes);
 	if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
 		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mount tmpfs on %s", path);
+}
+
+/* A sysfs of the sandbox's own, read-only: the host's would show its whole
+ * cgroup tree (the pid of every process on the machine, what every other
+ * sandbox uses) and its network interfaces; a new one shows only the
+ * network namespace's loopback and has no cgroup mounted. Like /proc, the
+ * kernel allows it only while the host's is still visible. Where it does
+ * not, /sys stays an empty directory. */
+static void rootfs_build_sys(const struct sandbox_run *run)
+{
+	if (mkdir("sys", 0755) < 0)
+		errpipe_fail(run->err_fd, SANDBOX_EXIT_SETUP, errno, "mkdir /sys");
+	(void)mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
 /* Everything that lives in the stage before the pivot. */
@@ -297,6 +332,7 @@ static void rootfs_build_stage(const struct sandbox_run *run, const struct rootf
 	 * the host's proc is still visible in this mount namespace. */
 	if (mkdir("proc", 0755) < 0 || mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "mount /proc");
+	rootfs_build_sys(run);
 	if (mkdir("tmp", 0755) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "mkdir /tmp");
 	rootfs_mount_tmpfs(run, "tmp", rootfs_tmp_size(run->cfg));
@@ -414,6 +450,11 @@ void rootfs_enter(const struct sandbox_run *run)
 	rootfs_open_sources(run, src);
 	identity_use_fs_ids(run);
 	rootfs_build_stage(run, src);
+	/* Paths inside are resolved from here on, through symlinks the command
+	 * may have left in the workspace; one to /proc/self/fd/N is one of
+	 * init's descriptors: none may lead to the host any more. (The bind
+	 * sources' copies stay open: what they hold is shown inside anyway.) */
+	rootfs_close_stage_sources(src);
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching
 	 * it leaves the new root alone, with no way back. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
@@ -429,6 +470,6 @@ void rootfs_enter(const struct sandbox_run *run)
 	const char *cwd = run->cfg->workspace ? "/workspace" : "/tmp";
 	if (chdir(cwd) < 0)
 		errpipe_fail(efd, SANDBOX_EXIT_SETUP, errno, "chdir %s", cwd);
-	rootfs_close_sources(run, src);
+	rootfs_close_mount_trees(run, src);
 	free(src);
 }

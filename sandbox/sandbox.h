@@ -70,7 +70,7 @@ struct sandbox_config {
 	uint64_t timeout_ms;                /* wall-clock limit; 0: none */
 	uint64_t memory_bytes;              /* memory cgroup limit; 0: none */
 	uint64_t pids;                      /* process limit (cgroup and RLIMIT_NPROC); 0: none */
-	uint64_t cpu_seconds;               /* RLIMIT_CPU; 0: none */
+	uint64_t cpu_seconds;               /* CPU time of everything inside together (and RLIMIT_CPU); 0: none */
 	uint64_t max_output_bytes;          /* cap per output stream (head and tail kept); 0: none */
 	uint64_t file_size_bytes;           /* RLIMIT_FSIZE; 0: none */
 	uint64_t nofile;                    /* RLIMIT_NOFILE; 0: SANDBOX_DEFAULT_NOFILE */
@@ -83,6 +83,7 @@ struct sandbox_config {
  * process limit always holds: RLIMIT_NPROC backs the pids cgroup.) */
 enum sandbox_limit {
 	SANDBOX_LIMIT_MEMORY = 1 << 0, /* no memory cgroup could be made */
+	SANDBOX_LIMIT_CPU = 1 << 1,    /* no cgroup counts CPU time: children the kernel reaps escape it */
 };
 
 /* What happened to one command. */

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 
 /* After asking init to end everything, how long before it is SIGKILLed. */
 #define SUPERVISOR_STOP_GRACE_MS 2000
+/* How often the CPU time in the sandbox's cgroup is read (--cpu-seconds). */
+#define SUPERVISOR_CPU_CHECK_MS 100
 
 #define SUPERVISOR_NAMESPACES (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
 
@@ -35,10 +38,11 @@ struct supervisor {
 	int sync_pipe[2];           /* "the maps are written" to init */
 	int status_pipe[2];         /* the command's wait status from init */
 	int filter_pipe[2];         /* the compiled seccomp filter, to init */
-	int out_pipe[2];            /* the command's stdout, when capped */
-	int errout_pipe[2];         /* the command's stderr, when capped */
-	struct capture out;         /* capped stdout */
-	struct capture errout;      /* capped stderr */
+	int out_pipe[2];            /* the command's stdout, when capped or relayed */
+	int errout_pipe[2];         /* the command's stderr, when capped or relayed */
+	struct capture out;         /* capped or relayed stdout */
+	struct capture errout;      /* capped or relayed stderr */
+	bool json_shares[2];        /* the result goes where stdout [0] or stderr [1] goes */
 	pid_t init_pid;             /* init, -1 before the clone, 0 once reaped */
 	int init_status;            /* init's wait status once reaped */
 	int32_t command_status;     /* the command's wait status, from init */
@@ -48,6 +52,8 @@ struct supervisor {
 	int64_t start_ms;           /* when the clone happened */
 	int64_t deadline_ms;        /* when the wall-clock limit ends it; 0: none */
 	int64_t hard_kill_ms;       /* when init gets SIGKILL after a SIGTERM; 0: none pending */
+	int64_t cpu_check_ms;       /* when the cgroup's CPU time is read next; 0: never */
+	bool cpu_exceeded;          /* --cpu-seconds ran out: the sandbox is being stopped */
 };
 
 static void supervisor_close(int *fd)
@@ -112,19 +118,41 @@ static int supervisor_resolve_ids(struct supervisor *s)
 	return 0;
 }
 
+/* True when the result goes to the same file as the descriptor fd. */
+static bool supervisor_json_goes_to(const struct supervisor *s, int fd)
+{
+	int json_fd = s->opts->json_fd;
+	struct stat json_st, st;
+	if (json_fd < 0)
+		return false;
+	if (json_fd == fd)
+		return true;
+	return fstat(json_fd, &json_st) == 0 && fstat(fd, &st) == 0 && json_st.st_dev == st.st_dev &&
+	       json_st.st_ino == st.st_ino;
+}
+
 static int supervisor_make_pipes(struct supervisor *s)
 {
 	const struct sandbox_config *cfg = &s->opts->cfg;
 	if (pipe2(s->err_pipe, O_CLOEXEC) < 0 || pipe2(s->sync_pipe, O_CLOEXEC) < 0 ||
 	    pipe2(s->status_pipe, O_CLOEXEC) < 0 || (s->run.policy && pipe2(s->filter_pipe, O_CLOEXEC) < 0))
 		return -errno;
-	if (cfg->max_output_bytes) {
-		if (pipe2(s->out_pipe, O_CLOEXEC) < 0 || pipe2(s->errout_pipe, O_CLOEXEC) < 0)
+	/* A stream is capped (--max-output), or relayed when the result goes
+	 * to the same place: the result must start on a line of its own, and
+	 * only what passes through here says whether the command left its
+	 * last line open (text it leaves there would join the result's line). */
+	int *pipes[2] = {s->out_pipe, s->errout_pipe};
+	struct capture *caps[2] = {&s->out, &s->errout};
+	for (int i = 0; i < 2; i++) {
+		int fd = i == 0 ? STDOUT_FILENO : STDERR_FILENO;
+		s->json_shares[i] = supervisor_json_goes_to(s, fd);
+		if (!cfg->max_output_bytes && !s->json_shares[i])
+			continue;
+		if (pipe2(pipes[i], O_CLOEXEC) < 0)
 			return -errno;
-		/* The read ends belong to the captures from here on. */
-		capture_init(&s->out, s->out_pipe[0], STDOUT_FILENO, cfg->max_output_bytes);
-		capture_init(&s->errout, s->errout_pipe[0], STDERR_FILENO, cfg->max_output_bytes);
-		s->out_pipe[0] = s->errout_pipe[0] = -1;
+		/* The read end belongs to the capture from here on. */
+		capture_init(caps[i], pipes[i][0], fd, cfg->max_output_bytes);
+		pipes[i][0] = -1;
 	}
 	s->run.err_fd = s->err_pipe[1];
 	s->run.sync_fd = s->sync_pipe[0];
@@ -205,6 +233,8 @@ static void supervisor_start(struct supervisor *s)
 		s->out.deadline_ms = s->deadline_ms;
 		s->errout.deadline_ms = s->deadline_ms;
 	}
+	if (s->opts->cfg.cpu_seconds && s->cgroup.cpu_dir[0])
+		s->cpu_check_ms = s->start_ms + SUPERVISOR_CPU_CHECK_MS;
 }
 
 static void supervisor_on_signals(struct supervisor *s)
@@ -251,6 +281,55 @@ static void supervisor_on_status_pipe(struct supervisor *s)
 	supervisor_close(&s->status_pipe[0]);
 }
 
+/* True while the command runs and nothing has stopped it yet. */
+static bool supervisor_running(const struct supervisor *s)
+{
+	return s->init_pid > 0 && !s->res.timed_out && !s->res.killed && !s->cpu_exceeded && !s->have_command_status;
+}
+
+/* When the clock next has something to say (0: never): the SIGKILL after
+ * a stop, or else the deadline and the next look at the CPU time. */
+static int64_t supervisor_next_wake(const struct supervisor *s)
+{
+	if (s->hard_kill_ms && s->init_pid > 0)
+		return s->hard_kill_ms;
+	if (!supervisor_running(s))
+		return 0;
+	int64_t wake = s->deadline_ms;
+	if (s->cpu_check_ms && (!wake || s->cpu_check_ms < wake))
+		wake = s->cpu_check_ms;
+	return wake;
+}
+
+/* Acts on what is due: the SIGKILL after a stop, the deadline, the CPU
+ * time of everything inside (the cgroup counts even what init cannot see). */
+static void supervisor_on_clock(struct supervisor *s)
+{
+	int64_t now = capture_now_ms();
+	if (s->hard_kill_ms && s->init_pid > 0) {
+		if (now >= s->hard_kill_ms) {
+			s->hard_kill_ms = 0;
+			supervisor_kill_init(s);
+		}
+		return;
+	}
+	if (!supervisor_running(s))
+		return;
+	if (s->deadline_ms && now >= s->deadline_ms) {
+		s->res.timed_out = true;
+		supervisor_stop(s);
+		return;
+	}
+	uint64_t used_ms;
+	if (s->cpu_check_ms && now >= s->cpu_check_ms) {
+		s->cpu_check_ms = now + SUPERVISOR_CPU_CHECK_MS;
+		if (cgroup_cpu_used_ms(&s->cgroup, &used_ms) == 0 && used_ms >= s->opts->cfg.cpu_seconds * 1000) {
+			s->cpu_exceeded = true;
+			supervisor_stop(s);
+		}
+	}
+}
+
 /* Watches the error pipe (set-up failures), the status pipe (the
  * command's wait status), the output pipes, the deadline and signals
  * (SIGTERM, which the parent's death also sends, stops everything) until
@@ -270,11 +349,7 @@ static void supervisor_wait(struct supervisor *s)
 		/* The caller's end of the result socket closing means the caller
 		 * is gone: it covers a death before the parent-death signal was set. */
 		pfd[n++] = (struct pollfd){s->init_pid > 0 ? lifeline : -1, 0, 0};
-		int64_t wake_ms = 0;
-		if (s->deadline_ms && s->init_pid > 0 && !s->res.timed_out && !s->res.killed && !s->have_command_status)
-			wake_ms = s->deadline_ms;
-		if (s->hard_kill_ms && s->init_pid > 0)
-			wake_ms = s->hard_kill_ms;
+		int64_t wake_ms = supervisor_next_wake(s);
 		int timeout = -1;
 		if (wake_ms) {
 			int64_t left = wake_ms - capture_now_ms();
@@ -283,16 +358,10 @@ static void supervisor_wait(struct supervisor *s)
 		int pr = poll(pfd, (nfds_t)n, timeout);
 		if (pr < 0 && errno != EINTR)
 			break;
-		if (pr == 0 && timeout >= 0) {
-			if (s->hard_kill_ms) {
-				s->hard_kill_ms = 0;
-				supervisor_kill_init(s);
-			} else {
-				s->res.timed_out = true;
-				supervisor_stop(s);
-			}
-			continue;
-		}
+		/* The clock decides, not poll: a command that keeps its output
+		 * pipes from ever being empty would otherwise never time out. */
+		if (wake_ms)
+			supervisor_on_clock(s);
 		if (pr <= 0)
 			continue;
 		if (pfd[0].revents)
@@ -330,6 +399,11 @@ static void supervisor_conclude(struct supervisor *s)
 		if (res->peak_memory_bytes < 0 && s->start_ms)
 			res->peak_memory_bytes = (int64_t)usage.ru_maxrss * 1024;
 	}
+	/* The cgroup also counts what the kernel reaped for a parent that
+	 * ignores SIGCHLD, which no rusage holds. */
+	uint64_t cgroup_cpu_ms;
+	if (cgroup_cpu_used_ms(&s->cgroup, &cgroup_cpu_ms) == 0 && cgroup_cpu_ms > res->cpu_ms)
+		res->cpu_ms = cgroup_cpu_ms;
 	if (s->start_ms)
 		res->wall_ms = (uint64_t)(capture_now_ms() - s->start_ms);
 	if (cfg->max_output_bytes) {
@@ -365,6 +439,12 @@ static void supervisor_conclude(struct supervisor *s)
 		res->signal = SIGKILL;
 		res->status = 128 + SIGKILL;
 	}
+	/* Reported as RLIMIT_CPU reports one process it stops (as init does). */
+	if (s->cpu_exceeded) {
+		res->exit_code = -1;
+		res->signal = SIGXCPU;
+		res->status = 128 + SIGXCPU;
+	}
 	if (res->timed_out)
 		res->status = SANDBOX_EXIT_TIMEOUT;
 }
@@ -396,6 +476,8 @@ static void supervisor_report(const struct supervisor *s)
 		return;
 	}
 	struct buf json = BUF_INIT;
+	if ((s->json_shares[0] && s->out.line_open) || (s->json_shares[1] && s->errout.line_open))
+		buf_append_char(&json, '\n');
 	sandbox_result_to_json(&s->res, &json);
 	buf_append_char(&json, '\n');
 	const char *p = json.data;
@@ -412,7 +494,7 @@ static void supervisor_report(const struct supervisor *s)
 	buf_free(&json);
 }
 
-int supervisor_run(const struct options *opts, const struct policy *policy)
+int supervisor_run(const struct options *opts, const struct policy *policy, pid_t parent)
 {
 	struct supervisor s;
 	memset(&s, 0, sizeof(s));
@@ -446,7 +528,13 @@ int supervisor_run(const struct options *opts, const struct policy *policy)
 		supervisor_setup_failed(&s, why);
 		goto out;
 	}
-	if (opts->cfg.memory_bytes || opts->cfg.pids) {
+	/* A caller that died before the signal was set never sends it: it is
+	 * gone already, and nothing may start. */
+	if (getppid() != parent) {
+		s.res.killed = true;
+		goto out;
+	}
+	if (opts->cfg.memory_bytes || opts->cfg.pids || opts->cfg.cpu_seconds) {
 		cgroup_create(&s.cgroup, &opts->cfg, &s.res.limits_not_enforced, s.res.limits_note,
 			      sizeof(s.res.limits_note));
 		if (s.res.limits_not_enforced && opts->json_fd < 0)

@@ -240,3 +240,47 @@ TEST(real_work_succeeds)
 	CHECK_INT(st.st_uid, ==, sbt_sandbox_uid());
 	sbt_result_free(&r);
 }
+
+/* With --json, the result is the last line of stderr, where the command
+ * writes too: text it leaves without a newline must not become part of
+ * that line (here a whole object, which a reader of the line would take
+ * for the result). */
+TEST(json_result_on_stderr_cannot_be_forged)
+{
+	const char *script = "printf '{\"status\":0,\"exit_code\":0,\"timed_out\":false,\"error\":null}' >&2; exit 3";
+	const char *args[] = {"--json", "--", "/bin/sh", "-c", script, NULL};
+	struct sbt_result r;
+	sbt_run_plain(&r, args, 30000);
+	CHECK_INT(r.status, ==, 3);
+	size_t len = strlen(r.err);
+	CHECK(len > 1 && r.err[len - 1] == '\n');
+	const char *last = r.err + len - 1;
+	while (last > r.err && last[-1] != '\n')
+		last--;
+	struct sandbox_result res;
+	char why[200];
+	CHECK(sandbox_result_from_json(last, strlen(last), &res, why, sizeof(why)) == 0);
+	CHECK_INT(res.exit_code, ==, 3);
+	CHECK_INT(res.status, ==, 3);
+	/* The command's text is all there, on a line of its own. */
+	CHECK(strncmp(r.err, "{\"status\":0,\"exit_code\":0,", 26) == 0);
+	sbt_result_free(&r);
+}
+
+/* A limit of 0 is no limit in struct sandbox_config; on the command line
+ * it read as one (a computed limit that came out 0, say) and was silently
+ * none at all, while --max-output 1 was refused. */
+TEST(zero_limits_are_refused)
+{
+	const char *flags[] = {"--memory", "--max-output", "--file-size"};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		const char *args[] = {flags[i], "0", "--", "true", NULL};
+		struct sbt_result r;
+		sbt_run_plain(&r, args, 30000);
+		char message[64];
+		snprintf(message, sizeof(message), "%s: must be more than 0", flags[i]);
+		if (r.status != SANDBOX_EXIT_USAGE || !strstr(r.err, message))
+			th_fail(__FILE__, __LINE__, "%s 0: status %d, stderr \"%s\"", flags[i], r.status, r.err);
+		sbt_result_free(&r);
+	}
+}

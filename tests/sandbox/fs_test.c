@@ -307,3 +307,55 @@ TEST(rootfs_replaces_the_host_root)
 	sbt_probe_expect(flags, "read", "/etc/passwd", missing);
 	sbt_probe_expect(flags, "write", "/etc/rootfs-marker", refused);
 }
+
+/* The host's /sys shows its cgroup tree (the pids of every process on the
+ * machine, what every other sandbox uses) and its network interfaces. The
+ * sandbox's /sys is its own: no cgroups, no interface but its loopback. */
+TEST(sys_shows_neither_host_cgroups_nor_host_interfaces)
+{
+	CHECK(fs_host_has_entries("/sys/class/net"));
+	struct sbt_result r;
+	sbt_probe(&r, NULL, "list", "/sys/fs/cgroup");
+	if (strstr(r.out, "entry:"))
+		th_fail(__FILE__, __LINE__, "the host's cgroups are visible inside:\n%s", r.out);
+	sbt_result_free(&r);
+	sbt_probe(&r, NULL, "list", "/sys/class/net");
+	CHECK_CONTAINS(r.out, "list: ok");
+	for (const char *p = r.out; (p = strstr(p, "entry: ")); p++) {
+		if (strncmp(p, "entry: lo\n", 10) != 0)
+			th_fail(__FILE__, __LINE__, "a host interface is visible inside:\n%s", r.out);
+	}
+	sbt_result_free(&r);
+	/* Still a sysfs: programs that read the CPU list find it. */
+	const char *cpus[] = {"content: 0", NULL};
+	sbt_probe_expect(NULL, "read", "/sys/devices/system/cpu/online", cpus);
+}
+
+/* Mount points inside are made after the pivot, following symlinks as
+ * they lead inside, and the workspace is the command's: a symlink it left
+ * there to /proc/self/fd/N is, for init, a descriptor of its own. Init may
+ * hold none that leads to the host by then, or the next sandbox's mount
+ * point would be made in a host directory (here /var/tmp, which anyone
+ * may write, behind the /var that init opened to bind it). */
+TEST(planted_symlinks_do_not_reach_init_descriptors)
+{
+	const char *ws = sbt_workspace();
+	char host_dir[300];
+	snprintf(host_dir, sizeof(host_dir), "/var/tmp/agentd-escape-%d", (int)getpid());
+	for (int fd = 3; fd < 64; fd++) {
+		char link[300], target[64], dst[300];
+		snprintf(link, sizeof(link), "%s/l%d", ws, fd);
+		snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+		CHECK(symlink(target, link) == 0);
+		snprintf(dst, sizeof(dst), "/workspace/l%d/tmp/agentd-escape-%d", fd, (int)getpid());
+		const char *args[] = {"--workspace", ws, "--tmpfs", dst, "--", "/bin/true", NULL};
+		struct sbt_result r;
+		sbt_run(&r, args, 30000);
+		sbt_result_free(&r);
+		struct stat st;
+		if (stat(host_dir, &st) == 0) {
+			rmdir(host_dir);
+			th_fail(__FILE__, __LINE__, "--tmpfs %s made %s on the host", dst, host_dir);
+		}
+	}
+}

@@ -27,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *probe_self; /* argv[0], to start more probes */
@@ -110,6 +112,34 @@ static int probe_unix(char **args)
 		len = sizeof(sun);
 	}
 	probe_report("unix", fd < 0 ? -1 : connect(fd, (struct sockaddr *)&sun, len));
+	return 0;
+}
+
+/* Creates one socket of each family a build might meet, and of the ones
+ * that reach past the network namespace or only add kernel surface. */
+static int probe_sockets(char **args)
+{
+	(void)args;
+	static const struct {
+		const char *name; /* what the line says */
+		int family;       /* AF_* */
+		int type;         /* SOCK_* */
+		int protocol;     /* 0 or the family's protocol */
+	} sockets[] = {
+		{"unix", AF_UNIX, SOCK_STREAM, 0},           {"inet", AF_INET, SOCK_STREAM, 0},
+		{"inet6", AF_INET6, SOCK_DGRAM, 0},          {"netlink", AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */},
+		{"vsock", AF_VSOCK, SOCK_STREAM, 0},         {"alg", AF_ALG, SOCK_SEQPACKET, 0},
+		{"bluetooth", AF_BLUETOOTH, SOCK_STREAM, 0}, {"appletalk", AF_APPLETALK, SOCK_DGRAM, 0},
+	};
+	for (size_t i = 0; i < sizeof(sockets) / sizeof(sockets[0]); i++) {
+		long fd = socket(sockets[i].family, sockets[i].type, sockets[i].protocol);
+		probe_report(sockets[i].name, fd);
+		if (fd >= 0)
+			close((int)fd);
+	}
+	/* The kernel reads the family as an int: high bits must not help. */
+	long fd = syscall(SYS_socket, (1ul << 32) | AF_VSOCK, SOCK_STREAM, 0);
+	probe_report("vsock-high", fd);
 	return 0;
 }
 
@@ -464,6 +494,42 @@ static int probe_spin(char **args)
 	return 0;
 }
 
+/* Uses args[0] milliseconds of CPU time, then exits. */
+static int probe_burn(char **args)
+{
+	long long want_ns = atoll(args[0]) * 1000000LL;
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		if ((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec >= want_ns)
+			break;
+	}
+	printf("burned %s ms\n", args[0]);
+	return 0;
+}
+
+/* Runs args[0] children one after the other, each burning args[1] ms of
+ * CPU time, with SIGCHLD ignored: the kernel reaps them itself, and their
+ * time is added to no parent's. */
+static int probe_burn_unreaped(char **args)
+{
+	signal(SIGCHLD, SIG_IGN);
+	int children = atoi(args[0]);
+	for (int i = 0; i < children; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			char *burn_args[] = {args[1], NULL};
+			probe_burn(burn_args);
+			_exit(0);
+		}
+		/* Returns once the child is gone (ECHILD: nothing to reap). */
+		while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	printf("all burned\n");
+	return 0;
+}
+
 static int probe_sleeper(char **args)
 {
 	(void)args;
@@ -520,6 +586,35 @@ static int probe_fill(char **args)
 		}
 	}
 	printf("fill: ok %lld bytes\n", written);
+	return 0;
+}
+
+/* Creates up to args[1] empty files in args[0]. */
+static int probe_files(char **args)
+{
+	long max = atol(args[1]);
+	for (long i = 0; i < max; i++) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/f%ld", args[0], i);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		if (fd < 0) {
+			printf("files: stopped %s after %ld\n", strerrorname_np(errno), i);
+			return 0;
+		}
+		close(fd);
+	}
+	printf("files: ok %ld\n", max);
+	return 0;
+}
+
+/* Real-time scheduling and a higher priority: a real-time spinner on
+ * every core leaves the host a few percent of its CPUs. */
+static int probe_sched(char **args)
+{
+	(void)args;
+	struct sched_param param = {.sched_priority = 1};
+	probe_report("sched-fifo", sched_setscheduler(0, SCHED_FIFO, &param));
+	probe_report("nice-up", setpriority(PRIO_PROCESS, 0, -5));
 	return 0;
 }
 
@@ -606,6 +701,7 @@ static const struct {
 	{"udp", 2, probe_udp},
 	{"resolve", 1, probe_resolve},
 	{"unix", 1, probe_unix},
+	{"sockets", 0, probe_sockets},
 	{"interfaces", 0, probe_interfaces},
 	{"read", 1, probe_read},
 	{"write", 1, probe_write},
@@ -628,9 +724,13 @@ static const struct {
 	{"hog", 1, probe_hog},
 	{"spin", 1, probe_spin},
 	{"sleeper", 1, probe_sleeper},
+	{"burn", 1, probe_burn},
+	{"burn-unreaped", 2, probe_burn_unreaped},
 	{"background", 1, probe_background},
 	{"flood", 1, probe_flood},
 	{"fill", 2, probe_fill},
+	{"files", 2, probe_files},
+	{"sched", 0, probe_sched},
 	{"ids", 0, probe_ids},
 	{"status", 0, probe_status},
 	{"fds", 0, probe_fds},

@@ -11,6 +11,7 @@
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,6 +156,31 @@ TEST(command_runs_as_an_unprivileged_mapped_user)
 	sbt_result_free(&r);
 }
 
+/* Execs agentd-sandbox with the probe's spinner (marker in its command
+ * line), its stdin and stdout on /dev/null; never returns. */
+static void process_exec_spinner(const char *marker)
+{
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(null, 1);
+	execl(sbt_sandbox_path(), sbt_sandbox_path(), "--ro-bind", sbt_probe_path(), "/probe", "--", "/probe", "spin",
+	      marker, (char *)NULL);
+	_exit(127);
+}
+
+/* Waits until agentd-sandbox, init (a clone of it), the spinner and its
+ * two sleepers all carry the marker. */
+static void process_wait_for_spinner(const char *marker)
+{
+	long long deadline = th_now_ms() + 20000;
+	while (sbt_marker_count(marker) < 5) {
+		if (th_now_ms() > deadline)
+			th_fail(__FILE__, __LINE__, "the sandbox did not start (%d processes)",
+				sbt_marker_count(marker));
+		th_sleep_ms(20);
+	}
+}
+
 /* The parent of agentd-sandbox is SIGKILLed while the command spins with
  * a double-forked child and one in its own session: all of it goes. */
 TEST(sandbox_does_not_outlive_a_killed_parent)
@@ -164,27 +190,12 @@ TEST(sandbox_does_not_outlive_a_killed_parent)
 	CHECK(parent >= 0);
 	if (parent == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		pid_t child = fork();
-		if (child == 0) {
-			int null = open("/dev/null", O_RDWR);
-			dup2(null, 0);
-			dup2(null, 1);
-			execl(sbt_sandbox_path(), sbt_sandbox_path(), "--ro-bind", sbt_probe_path(), "/probe", "--",
-			      "/probe", "spin", marker, (char *)NULL);
-			_exit(127);
-		}
+		if (fork() == 0)
+			process_exec_spinner(marker);
 		for (;;)
 			pause();
 	}
-	/* agentd-sandbox, init (a clone of it), the spinner and its two
-	 * sleepers all carry the marker. */
-	long long deadline = th_now_ms() + 20000;
-	while (sbt_marker_count(marker) < 5) {
-		if (th_now_ms() > deadline)
-			th_fail(__FILE__, __LINE__, "the sandbox did not start (%d processes)",
-				sbt_marker_count(marker));
-		th_sleep_ms(20);
-	}
+	process_wait_for_spinner(marker);
 	kill(parent, SIGKILL);
 	waitpid(parent, NULL, 0);
 	if (!sbt_wait_marker_gone(marker, 15000))
@@ -200,4 +211,73 @@ TEST(background_processes_end_with_the_command)
 	CHECK_CONTAINS(r.out, "left behind");
 	CHECK(sbt_wait_marker_gone(marker, 5000));
 	sbt_result_free(&r);
+}
+
+/* agentd-sandbox itself is SIGKILLed (the library's last resort when it
+ * does not stop in time; the OOM killer's choice): it has no chance to
+ * stop anything, and the kernel's parent-death signal must end init and
+ * with it everything inside. */
+TEST(sandbox_does_not_outlive_a_killed_supervisor)
+{
+	const char *marker = sbt_marker();
+	pid_t supervisor = fork();
+	CHECK(supervisor >= 0);
+	if (supervisor == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		process_exec_spinner(marker);
+	}
+	process_wait_for_spinner(marker);
+	kill(supervisor, SIGKILL);
+	waitpid(supervisor, NULL, 0);
+	if (!sbt_wait_marker_gone(marker, 5000)) {
+		int left = sbt_marker_count(marker);
+		sbt_kill_marker(marker);
+		th_fail(__FILE__, __LINE__, "%d processes of the sandbox survived agentd-sandbox's death", left);
+	}
+}
+
+/* The caller dies while agentd-sandbox is still reading its flags (here:
+ * waiting on a --seccomp file that is a FIFO), before it has set its
+ * parent-death signal: the signal will never come, and the sandbox must
+ * not start at all. */
+TEST(sandbox_does_not_start_after_its_parent_died)
+{
+	const char *marker = sbt_marker();
+	char fifo[300];
+	snprintf(fifo, sizeof(fifo), "%s/policy", th_tempdir());
+	CHECK(mkfifo(fifo, 0644) == 0);
+	pid_t parent = fork();
+	CHECK(parent >= 0);
+	if (parent == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fork() == 0) {
+			int null = open("/dev/null", O_RDWR);
+			dup2(null, 0);
+			dup2(null, 1);
+			execl(sbt_sandbox_path(), sbt_sandbox_path(), "--seccomp", fifo, "--ro-bind", sbt_probe_path(),
+			      "/probe", "--", "/probe", "spin", marker, (char *)NULL);
+			_exit(127);
+		}
+		for (;;)
+			pause();
+	}
+	/* The FIFO opens for writing once agentd-sandbox has it open for
+	 * reading: then it is well into main, and waits for the policy. */
+	long long deadline = th_now_ms() + 20000;
+	int fd;
+	while ((fd = open(fifo, O_WRONLY | O_NONBLOCK)) < 0) {
+		if (th_now_ms() > deadline)
+			th_fail(__FILE__, __LINE__, "agentd-sandbox did not start");
+		th_sleep_ms(10);
+	}
+	kill(parent, SIGKILL);
+	waitpid(parent, NULL, 0);
+	/* The policy lets it go on. */
+	CHECK(write(fd, "@default\n", 9) == 9);
+	close(fd);
+	if (!sbt_wait_marker_gone(marker, 3000)) {
+		int left = sbt_marker_count(marker);
+		sbt_kill_marker(marker);
+		th_fail(__FILE__, __LINE__, "%d processes of a sandbox started after its parent's death", left);
+	}
 }

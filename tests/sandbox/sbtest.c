@@ -368,7 +368,9 @@ bool sbt_alive(pid_t pid)
 	return state != 'Z' && state != 'X' && state != '?';
 }
 
-int sbt_marker_count(const char *marker)
+/* Calls fn on every live process whose command line contains marker;
+ * returns how many there were. */
+static int sbt_marker_each(const char *marker, void (*fn)(pid_t pid))
 {
 	DIR *d = opendir("/proc");
 	int found = 0;
@@ -388,12 +390,31 @@ int sbt_marker_count(const char *marker)
 			if (cmdline[i] == '\0')
 				cmdline[i] = ' ';
 		cmdline[n] = '\0';
-		if (strstr(cmdline, marker) && sbt_alive((pid_t)atoi(de->d_name)))
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (strstr(cmdline, marker) && sbt_alive(pid)) {
 			found++;
+			if (fn)
+				fn(pid);
+		}
 	}
 	if (d)
 		closedir(d);
 	return found;
+}
+
+int sbt_marker_count(const char *marker)
+{
+	return sbt_marker_each(marker, NULL);
+}
+
+static void sbt_kill_pid(pid_t pid)
+{
+	kill(pid, SIGKILL);
+}
+
+void sbt_kill_marker(const char *marker)
+{
+	sbt_marker_each(marker, sbt_kill_pid);
 }
 
 bool sbt_marker_running(const char *marker)

@@ -75,6 +75,9 @@ bool sbt_marker_running(const char *marker);
 int sbt_marker_count(const char *marker);
 /* Waits up to timeout_ms for no process to carry marker. */
 bool sbt_wait_marker_gone(const char *marker, long timeout_ms);
+/* SIGKILLs every process that carries marker (after a failed check, so
+ * that nothing outlives the test). */
+void sbt_kill_marker(const char *marker);
 /* A marker unique to this test process. */
 const char *sbt_marker(void);
 

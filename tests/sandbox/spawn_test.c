@@ -320,3 +320,19 @@ TEST(config_becomes_the_documented_flags)
 	buf_free(&joined);
 	sandbox_config_argv_free(built);
 }
+
+/* A result is exactly one object: anything after it (a second object a
+ * command got in somehow) makes it no result at all. */
+TEST(result_with_more_after_the_object_is_refused)
+{
+	struct sandbox_result res;
+	char why[200];
+	const char *one = "{\"status\":3,\"exit_code\":3}\n";
+	CHECK(sandbox_result_from_json(one, strlen(one), &res, why, sizeof(why)) == 0);
+	CHECK_INT(res.exit_code, ==, 3);
+	const char *two = "{\"status\":0,\"exit_code\":0}{\"status\":3,\"exit_code\":3}\n";
+	CHECK_INT(sandbox_result_from_json(two, strlen(two), &res, why, sizeof(why)), ==, -EINVAL);
+	CHECK_CONTAINS(why, "after the object");
+	const char *garbage = "{\"status\":0,\"exit_code\":0} trailing";
+	CHECK_INT(sandbox_result_from_json(garbage, strlen(garbage), &res, why, sizeof(why)), ==, -EINVAL);
+}
