@@ -45,7 +45,8 @@ static void ctl_usage(FILE *out)
 		     "commands:\n"
 		     "  submit   submit a task\n"
 		     "  list     list tasks, newest first\n"
-		     "  show     show one task\n"
+		     "  show     show one task: its state, verdict, runs and diff stat\n"
+		     "  patch    print the patch up for review (or one run's)\n"
 		     "  cancel   cancel a task\n"
 		     "  help     show help for a command: agentctl help submit\n"
 		     "\n"
@@ -66,6 +67,8 @@ static const char ctl_submit_help[] =
 	"  --priority N             -100..100, higher runs first [0]\n"
 	"  --label LABEL            a label (repeatable, up to 16)\n"
 	"  --attempts N             independent attempts, the best is kept (1..8) [1]\n"
+	"  --verify-repeats N       run a passing verification N times; any failure\n"
+	"                           makes the verdict flaky (1..5) [1]\n"
 	"  --max-steps N            step budget per run [daemon default]\n"
 	"  --max-tokens N           generated-token budget per run [daemon default]\n"
 	"  --max-time DURATION      time budget per run, e.g. 30m [daemon default]\n"
@@ -84,6 +87,10 @@ static const char ctl_list_help[] =
 	"  --json           print the API's JSON pages\n";
 static const char ctl_show_help[] = "usage: agentctl show TASK_ID [--json]\n";
 static const char ctl_cancel_help[] = "usage: agentctl cancel TASK_ID [--json]\n";
+static const char ctl_patch_help[] = "usage: agentctl patch TASK_ID [--run RUN_ID]\n"
+				     "\n"
+				     "Prints the patch chosen for review, a diff that `git apply` takes at the\n"
+				     "task's base commit; with --run, that run's patch, chosen or not.\n";
 
 /* Options that take no value. */
 static bool ctl_is_flag(const char *name)
@@ -280,7 +287,8 @@ static void ctl_print_task(const struct task *t)
 	printf("ref:          %s\n", t->ref);
 	printf("test:         %s\n", t->test_command);
 	printf("priority:     %d\n", t->priority);
-	printf("attempts:     %d\n", t->attempts);
+	printf("attempts:     %d (verification runs the tests %d time%s)\n", t->attempts, t->verify_repeats,
+	       t->verify_repeats == 1 ? "" : "s");
 	printf("labels:      ");
 	for (size_t i = 0; i < t->label_count; i++)
 		printf(" %s", t->labels[i]);
@@ -300,6 +308,94 @@ static void ctl_print_task(const struct task *t)
 	}
 }
 
+static const char *ctl_str(const cJSON *obj, const char *name, const char *fallback)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+static double ctl_num(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* "passed (fixed)", "failed (tests_failed)", "pending", "-". */
+static void ctl_verdict(const cJSON *v, char *out, size_t outlen)
+{
+	if (!cJSON_IsObject(v)) {
+		snprintf(out, outlen, "-");
+		return;
+	}
+	const char *verdict = ctl_str(v, "verdict", NULL);
+	const char *why = ctl_str(v, "comparison", NULL);
+	if (!why)
+		why = ctl_str(v, "reason", NULL);
+	if (!verdict)
+		snprintf(out, outlen, "%s", ctl_str(v, "state", "pending"));
+	else
+		snprintf(out, outlen, "%s%s%s%s", verdict, why ? " (" : "", why ? why : "", why ? ")" : "");
+}
+
+/* " 2 files changed, 5 insertions(+), 1 deletion(-)" or "no patch". */
+static void ctl_diffstat(const cJSON *p, char *out, size_t outlen)
+{
+	if (!cJSON_IsObject(p)) {
+		snprintf(out, outlen, "no patch");
+		return;
+	}
+	unsigned files = (unsigned)ctl_num(p, "files"), ins = (unsigned)ctl_num(p, "insertions"),
+		 del = (unsigned)ctl_num(p, "deletions");
+	snprintf(out, outlen, "%u file%s changed, %u insertion%s(+), %u deletion%s(-)", files, files == 1 ? "" : "s",
+		 ins, ins == 1 ? "" : "s", del, del == 1 ? "" : "s");
+}
+
+/* The baseline, the verdict of the run up for review, and every run. */
+static void ctl_print_review(const cJSON *json, const char *chosen)
+{
+	const cJSON *baseline = cJSON_GetObjectItemCaseSensitive(json, "baseline");
+	if (cJSON_IsObject(baseline)) {
+		const cJSON *passed = cJSON_GetObjectItemCaseSensitive(baseline, "passed");
+		printf("baseline:     tests %s on the base commit (exit %d, %.1fs)\n",
+		       cJSON_IsTrue(passed) ? "passed" : "failed", (int)ctl_num(baseline, "exit_code"),
+		       ctl_num(baseline, "duration_ms") / 1000);
+	}
+	const cJSON *runs = cJSON_GetObjectItemCaseSensitive(json, "runs");
+	const cJSON *run;
+	char verdict[160], stat[160];
+	if (chosen && chosen[0]) {
+		cJSON_ArrayForEach(run, runs)
+		{
+			if (strcmp(ctl_str(run, "id", ""), chosen) != 0)
+				continue;
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(run, "verification");
+			ctl_verdict(v, verdict, sizeof(verdict));
+			ctl_diffstat(cJSON_GetObjectItemCaseSensitive(run, "patch"), stat, sizeof(stat));
+			printf("verdict:      %s, run %s, %d test run%s\n", verdict, chosen, (int)ctl_num(v, "repeats"),
+			       ctl_num(v, "repeats") == 1 ? "" : "s");
+			printf("patch:        %s (agentctl patch %s)\n", stat, ctl_str(json, "id", ""));
+		}
+	}
+	if (cJSON_GetArraySize(runs) == 0)
+		return;
+	printf("runs:\n  %-28s  %-7s  %-14s  %5s  %-28s  %s\n", "RUN", "ATTEMPT", "OUTCOME", "STEPS", "VERDICT",
+	       "PATCH");
+	cJSON_ArrayForEach(run, runs)
+	{
+		ctl_verdict(cJSON_GetObjectItemCaseSensitive(run, "verification"), verdict, sizeof(verdict));
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(run, "patch");
+		if (cJSON_IsObject(p))
+			snprintf(stat, sizeof(stat), "%u files, +%u -%u", (unsigned)ctl_num(p, "files"),
+				 (unsigned)ctl_num(p, "insertions"), (unsigned)ctl_num(p, "deletions"));
+		else
+			snprintf(stat, sizeof(stat), "-");
+		printf("  %-28s  %-7d  %-14s  %5d  %-28s  %s%s\n", ctl_str(run, "id", "?"),
+		       (int)ctl_num(run, "attempt"), ctl_str(run, "outcome", ctl_str(run, "state", "?")),
+		       (int)ctl_num(run, "steps"), verdict, stat,
+		       chosen && strcmp(ctl_str(run, "id", ""), chosen) == 0 ? "  (chosen)" : "");
+	}
+}
+
 /* Prints one task answer (human or JSON); returns the exit status. */
 static int ctl_task_answer(struct ctl *ctl, struct client_response *r, cJSON *json, bool full)
 {
@@ -314,6 +410,7 @@ static int ctl_task_answer(struct ctl *ctl, struct client_response *r, cJSON *js
 			status = 1;
 		} else if (full) {
 			ctl_print_task(&t);
+			ctl_print_review(json, t.chosen_run);
 		} else {
 			printf("%s %s\n", t.id, task_state_name(t.state));
 		}
@@ -358,10 +455,11 @@ static int ctl_int_option(const struct ctl_args *a, const char *name, long long 
 
 static int ctl_submit(struct ctl *ctl, const struct ctl_args *a)
 {
-	static const char *const allowed[] = {
-		"repo",      "ref",        "instruction", "instruction-file", "test", "priority", "label",  "attempts",
-		"max-steps", "max-tokens", "max-time",    "idempotency-key",  "json", "help",     "socket", "url",
-		NULL};
+	static const char *const allowed[] = {"repo",           "ref",        "instruction", "instruction-file",
+					      "test",           "priority",   "label",       "attempts",
+					      "max-steps",      "max-tokens", "max-time",    "idempotency-key",
+					      "json",           "help",       "socket",      "url",
+					      "verify-repeats", NULL};
 	if (ctl_check_options(a, allowed, "submit"))
 		return 2;
 	const char *repo = ctl_opt(a, "repo");
@@ -404,7 +502,8 @@ static int ctl_submit(struct ctl *ctl, const struct ctl_args *a)
 	cJSON_AddStringToObject(body, "instruction", instruction);
 	cJSON_AddStringToObject(body, "test_command", test);
 	if (ctl_int_option(a, "priority", TASK_PRIORITY_MIN, TASK_PRIORITY_MAX, body, "priority") ||
-	    ctl_int_option(a, "attempts", 1, TASK_ATTEMPTS_MAX, body, "attempts"))
+	    ctl_int_option(a, "attempts", 1, TASK_ATTEMPTS_MAX, body, "attempts") ||
+	    ctl_int_option(a, "verify-repeats", 1, TASK_VERIFY_REPEATS_MAX, body, "verify_repeats"))
 		goto out;
 	cJSON *labels = NULL;
 	for (size_t i = 0; i < a->count; i++) {
@@ -548,6 +647,17 @@ static int ctl_list(struct ctl *ctl, const struct ctl_args *a)
 	return status;
 }
 
+static bool ctl_valid_id(const char *id)
+{
+	if (strlen(id) > 64)
+		return false;
+	for (const char *c = id; *c; c++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			return false;
+	}
+	return *id != '\0';
+}
+
 static int ctl_one_task(struct ctl *ctl, const struct ctl_args *a, const char *command, const char *usage)
 {
 	static const char *const allowed[] = {"json", "help", "socket", "url", NULL};
@@ -558,11 +668,9 @@ static int ctl_one_task(struct ctl *ctl, const struct ctl_args *a, const char *c
 		return 2;
 	}
 	const char *id = a->positional[0];
-	for (const char *c = id; *c; c++) {
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_') || c - id > 64) {
-			fprintf(stderr, "agentctl %s: '%s' is not a task id\n", command, id);
-			return 2;
-		}
+	if (!ctl_valid_id(id)) {
+		fprintf(stderr, "agentctl %s: '%s' is not a task id\n", command, id);
+		return 2;
 	}
 	char path[128];
 	bool cancel = strcmp(command, "cancel") == 0;
@@ -572,6 +680,41 @@ static int ctl_one_task(struct ctl *ctl, const struct ctl_args *a, const char *c
 	int status = ctl_call(ctl, cancel ? "POST" : "GET", path, NULL, NULL, &r, &json);
 	if (status == 0)
 		status = ctl_task_answer(ctl, &r, json, !cancel);
+	return status;
+}
+
+static int ctl_patch(struct ctl *ctl, const struct ctl_args *a)
+{
+	static const char *const allowed[] = {"run", "help", "socket", "url", NULL};
+	if (ctl_check_options(a, allowed, "patch"))
+		return 2;
+	if (a->npositional != 1) {
+		fprintf(stderr, "agentctl patch: expected one TASK_ID\n\n%s", ctl_patch_help);
+		return 2;
+	}
+	const char *id = a->positional[0], *run = ctl_opt(a, "run");
+	if (!ctl_valid_id(id) || (run && !ctl_valid_id(run))) {
+		fprintf(stderr, "agentctl patch: '%s' is not a %s id\n", ctl_valid_id(id) ? run : id,
+			ctl_valid_id(id) ? "run" : "task");
+		return 2;
+	}
+	char path[200];
+	if (run)
+		snprintf(path, sizeof(path), "/v1/tasks/%s/runs/%s/patch", id, run);
+	else
+		snprintf(path, sizeof(path), "/v1/tasks/%s/patch", id);
+	struct client_response r;
+	char err[512];
+	if (client_http(&ctl->target, "GET", path, NULL, NULL, &r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "agentctl: %s\n", err);
+		return 1;
+	}
+	int status = 0;
+	if (r.status != 200)
+		status = ctl_server_error(&r);
+	else if (r.body.len && fwrite(r.body.data, 1, r.body.len, stdout) != r.body.len)
+		status = 1;
+	client_response_free(&r);
 	return status;
 }
 
@@ -598,6 +741,8 @@ int main(int argc, char **argv)
 		help = ctl_show_help;
 	else if (command && strcmp(command, "cancel") == 0)
 		help = ctl_cancel_help;
+	else if (command && strcmp(command, "patch") == 0)
+		help = ctl_patch_help;
 	if (ctl_opt(&a, "version") && !command) {
 		printf("agentctl %s\n", AGENTD_VERSION);
 		ctl_args_free(&a);
@@ -613,6 +758,8 @@ int main(int argc, char **argv)
 			fputs(ctl_show_help, stdout);
 		else if (topic && strcmp(topic, "cancel") == 0)
 			fputs(ctl_cancel_help, stdout);
+		else if (topic && strcmp(topic, "patch") == 0)
+			fputs(ctl_patch_help, stdout);
 		else
 			ctl_usage(command ? stdout : stderr);
 		ctl_args_free(&a);
@@ -652,6 +799,8 @@ int main(int argc, char **argv)
 		rc = ctl_submit(&ctl, &a);
 	else if (strcmp(command, "list") == 0)
 		rc = ctl_list(&ctl, &a);
+	else if (strcmp(command, "patch") == 0)
+		rc = ctl_patch(&ctl, &a);
 	else
 		rc = ctl_one_task(&ctl, &a, command, help);
 	ctl_args_free(&a);

@@ -92,8 +92,15 @@ static const struct config_option config_options[] = {
 	{"observation-max", CONFIG_SIZE, OPT(observation_max_bytes), "10k", 256, 16 << 20, "SIZE",
 	 "output of one command shown to the agent (head and tail kept)"},
 	{"reply-max-tokens", CONFIG_UINT, OPT(reply_max_tokens), "1024", 16, 65536, "N", "tokens per model reply"},
+	{"test-timeout", CONFIG_DURATION, OPT(test_timeout_ms), "600s", 100, 24ull * 3600 * 1000, "DURATION",
+	 "a baseline or verification test run is stopped after this"},
+	{"patch-max", CONFIG_SIZE, OPT(patch_max_bytes), "1M", 1024, 1ull << 30, "SIZE",
+	 "patches larger than this are refused"},
 	{"sandbox-binary", CONFIG_STRING, OPT(sandbox_binary), NULL, 0, 0, "PATH",
 	 "agentd-sandbox (default: next to agentd)"},
+	{"demo", CONFIG_BOOL, OPT(demo), "false", 0, 0, "",
+	 "run the demo: an agent fixes the bundled example (scripted unless --model or --llm is given); its "
+	 "steps, verdict and patch are printed, then agentd keeps serving"},
 	{"log-level", CONFIG_LOGLEVEL, OPT(log_level), "info", 0, 0, "LEVEL", "debug, info, warn or error"},
 	{"log-file", CONFIG_STRING, OPT(log_file), NULL, 0, 0, "PATH",
 	 "append logs to PATH instead of stderr (reopened on SIGHUP)"},
@@ -157,6 +164,7 @@ static int config_apply(struct config *cfg, const struct config_option *opt, con
 				 value);
 			return -EINVAL;
 		}
+		cfg->log_level_set = true;
 		return 0;
 	case CONFIG_SIZE: rc = units_parse_size(value, &v, why, sizeof(why)); break;
 	case CONFIG_DURATION: rc = units_parse_duration(value, &v, why, sizeof(why)); break;
@@ -194,6 +202,7 @@ void config_init(struct config *cfg)
 		    config_apply(cfg, &config_options[i], config_options[i].def, err, sizeof(err)) < 0)
 			abort(); /* a default that does not parse is a programming error */
 	}
+	cfg->log_level_set = false;
 }
 
 void config_free(struct config *cfg)

@@ -25,6 +25,7 @@ struct config {
 	uint64_t max_body_bytes;        /* largest request body accepted */
 	uint64_t max_connections;       /* open connections beyond this are closed at once */
 	enum log_level log_level;       /* lowest level written */
+	bool log_level_set;             /* log-level was given (not the default) */
 	char *log_file;                 /* NULL: stderr */
 	uint64_t shutdown_timeout_ms;   /* grace period for in-flight requests on SIGTERM */
 	uint64_t header_timeout_ms;     /* a request's line and headers must arrive within this */
@@ -53,6 +54,9 @@ struct config {
 	uint64_t observation_max_bytes; /* output an agent sees of one command */
 	uint64_t reply_max_tokens;      /* tokens per model reply */
 	char *sandbox_binary;           /* agentd-sandbox; NULL: next to agentd */
+	uint64_t test_timeout_ms;       /* baseline and verification test runs */
+	uint64_t patch_max_bytes;       /* larger patches are refused */
+	bool demo;                      /* run the demo (daemon/demo.h) */
 };
 
 /* What config_parse_args found besides options. */

@@ -20,6 +20,7 @@
 #include "daemon/addr.h"
 #include "daemon/api/api.h"
 #include "daemon/config.h"
+#include "daemon/demo.h"
 #include "daemon/fleet/fleet.h"
 #include "daemon/http/router.h"
 #include "daemon/http/server.h"
@@ -42,6 +43,8 @@ struct serve {
 	struct store *store;      /* owned */
 	struct llm *llm;          /* owned; NULL without a model */
 	struct fleet *fleet;      /* owned */
+	struct demo *demo;        /* --demo: frees itself once stopped */
+	char *demo_llm;           /* --demo without a model: the bundled script's spec */
 	struct lag *lag;          /* loop lag measurement */
 	char *sandbox_binary;     /* agentd-sandbox's path */
 	char *socket_path;        /* the unix socket's path */
@@ -188,6 +191,7 @@ static void serve_on_signal(uv_signal_t *handle, int signum)
 		return;
 	}
 	s->stopping = true;
+	demo_stop(s->demo);
 	char grace[32];
 	snprintf(grace, sizeof(grace), "%llu", (unsigned long long)s->cfg->shutdown_timeout_ms);
 	log_event(LOG_LEVEL_INFO, "shutting down", "signal", strsignal(signum), "grace_ms", grace, NULL);
@@ -247,6 +251,8 @@ static int serve_fleet(struct serve *s, char *err, size_t errlen)
 		.command_timeout_ms = cfg->command_timeout_ms,
 		.observation_max_bytes = cfg->observation_max_bytes,
 		.reply_max_tokens = (uint32_t)cfg->reply_max_tokens,
+		.test_timeout_ms = cfg->test_timeout_ms,
+		.patch_max_bytes = cfg->patch_max_bytes,
 	};
 	/* fo.socket_path is copied by value into the fleet's options but points
 	 * at this stack buffer: keep a heap copy alive with the serve. */
@@ -276,9 +282,17 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 
-	if (cfg->llm) {
+	const char *llm_spec = cfg->llm;
+	if (cfg->demo) {
+		rc = demo_prepare(cfg->data_dir, !cfg->llm && !cfg->model, &s->demo_llm, err, errlen);
+		if (rc < 0)
+			return rc;
+		if (s->demo_llm)
+			llm_spec = s->demo_llm;
+	}
+	if (llm_spec) {
 		struct llm_options lopts = {(uint32_t)cfg->reply_max_tokens};
-		rc = llm_open(&s->loop, cfg->llm, &lopts, &s->llm, err, errlen);
+		rc = llm_open(&s->loop, llm_spec, &lopts, &s->llm, err, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -358,7 +372,10 @@ static void serve_close_walk(uv_handle_t *handle, void *arg)
 int serve_run(const struct config *cfg)
 {
 	char err[1024] = "";
-	int rc = log_open(cfg->log_level, cfg->log_file, err, sizeof(err));
+	/* The demo speaks on stdout; the log says only what goes wrong unless
+	 * a level was asked for. */
+	enum log_level level = cfg->demo && !cfg->log_level_set ? LOG_LEVEL_WARN : cfg->log_level;
+	int rc = log_open(level, cfg->log_file, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "agentd: %s\n", err);
 		return 1;
@@ -389,6 +406,12 @@ int serve_run(const struct config *cfg)
 		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, "model",
 			  s.llm ? llm_describe(s.llm) : "none", NULL);
 		fleet_start(s.fleet);
+		if (cfg->demo) {
+			char sock[512];
+			config_socket_path(cfg, sock, sizeof(sock));
+			s.demo = demo_start(&s.loop, s.store, s.fleet, &s.api.task_limits, cfg->data_dir, sock,
+					    s.demo_llm != NULL, s.llm ? llm_describe(s.llm) : "none", stdout);
+		}
 	}
 	uv_run(&s.loop, UV_RUN_DEFAULT);
 	/* Anything still open (there should be nothing) is closed here so
@@ -401,6 +424,7 @@ int serve_run(const struct config *cfg)
 	fleet_free(s.fleet);
 	llm_close(s.llm);
 	free(s.sandbox_binary);
+	free(s.demo_llm);
 	free(s.socket_path);
 	router_free(s.router);
 	metrics_free(s.metrics);

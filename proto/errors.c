@@ -13,6 +13,7 @@ static const struct proto_error_info proto_errors[PROTO_ERR_COUNT] = {
 	[PROTO_ERR_METHOD_NOT_ALLOWED] = {"method_not_allowed", 405, "Method Not Allowed"},
 	[PROTO_ERR_REQUEST_TIMEOUT] = {"request_timeout", 408, "Request Timeout"},
 	[PROTO_ERR_CONFLICT] = {"conflict", 409, "Conflict"},
+	[PROTO_ERR_NO_PATCH] = {"no_patch", 409, "Conflict"},
 	[PROTO_ERR_PAYLOAD_TOO_LARGE] = {"payload_too_large", 413, "Content Too Large"},
 	[PROTO_ERR_URI_TOO_LONG] = {"uri_too_long", 414, "URI Too Long"},
 	[PROTO_ERR_UNSUPPORTED_MEDIA_TYPE] = {"unsupported_media_type", 415, "Unsupported Media Type"},

@@ -13,6 +13,7 @@ enum proto_error {
 	PROTO_ERR_METHOD_NOT_ALLOWED,     /* 405, with Allow */
 	PROTO_ERR_REQUEST_TIMEOUT,        /* 408 */
 	PROTO_ERR_CONFLICT,               /* 409 */
+	PROTO_ERR_NO_PATCH,               /* 409: there is no patch (yet) */
 	PROTO_ERR_PAYLOAD_TOO_LARGE,      /* 413 */
 	PROTO_ERR_URI_TOO_LONG,           /* 414 */
 	PROTO_ERR_UNSUPPORTED_MEDIA_TYPE, /* 415 */

@@ -133,9 +133,16 @@ void task_write_json_members(const struct task *t, struct buf *out)
 			buf_append_char(out, ',');
 		json_write_string(out, t->labels[i]);
 	}
-	buf_printf(out, "],\"attempts\":%d,\"budget\":{\"max_steps\":%lld,\"max_tokens\":%lld,\"max_seconds\":%lld}",
-		   t->attempts, (long long)t->budget.max_steps, (long long)t->budget.max_tokens,
-		   (long long)t->budget.max_seconds);
+	buf_printf(out,
+		   "],\"attempts\":%d,\"verify_repeats\":%d,\"budget\":{\"max_steps\":%lld,\"max_tokens\":%lld,"
+		   "\"max_seconds\":%lld},\"baseline_passed\":%s,\"chosen_run\":",
+		   t->attempts, t->verify_repeats ? t->verify_repeats : 1, (long long)t->budget.max_steps,
+		   (long long)t->budget.max_tokens, (long long)t->budget.max_seconds,
+		   t->baseline_passed < 0 ? "null" : t->baseline_passed ? "true" : "false");
+	if (t->chosen_run[0])
+		json_write_string(out, t->chosen_run);
+	else
+		buf_append_str(out, "null");
 	task_format_time(t->created_ms, when, sizeof(when));
 	buf_printf(out, ",\"created_at\":\"%s\"", when);
 	task_format_time(t->updated_ms, when, sizeof(when));
@@ -196,6 +203,12 @@ int task_from_json(const cJSON *json, struct task *out, char *err, size_t errlen
 		out->priority = (int)v;
 	if (json_int(cJSON_GetObjectItemCaseSensitive(json, "attempts"), 0, INT32_MAX, &v) == 0)
 		out->attempts = (int)v;
+	if (json_int(cJSON_GetObjectItemCaseSensitive(json, "verify_repeats"), 0, INT32_MAX, &v) == 0)
+		out->verify_repeats = (int)v;
+	const cJSON *baseline = cJSON_GetObjectItemCaseSensitive(json, "baseline_passed");
+	out->baseline_passed = cJSON_IsBool(baseline) ? cJSON_IsTrue(baseline) : -1;
+	const char *chosen = json_str(json, "chosen_run");
+	snprintf(out->chosen_run, sizeof(out->chosen_run), "%s", chosen ? chosen : "");
 	const cJSON *budget = cJSON_GetObjectItemCaseSensitive(json, "budget");
 	json_int(cJSON_GetObjectItemCaseSensitive(budget, "max_steps"), 0, INT64_MAX / 2, &out->budget.max_steps);
 	json_int(cJSON_GetObjectItemCaseSensitive(budget, "max_tokens"), 0, INT64_MAX / 2, &out->budget.max_tokens);
@@ -339,6 +352,8 @@ int task_request_parse(const cJSON *body, const struct task_limits *limits, stru
 {
 	memset(out, 0, sizeof(*out));
 	out->attempts = 1;
+	out->verify_repeats = 1;
+	out->baseline_passed = -1;
 	out->budget = limits->defaults;
 	field[0] = '\0';
 	if (!cJSON_IsObject(body))
@@ -346,8 +361,8 @@ int task_request_parse(const cJSON *body, const struct task_limits *limits, stru
 	int rc = request_no_duplicates(body, "", field, fieldlen, err, errlen);
 	if (rc)
 		return rc;
-	static const char *const known[] = {"repo",     "ref",    "instruction", "test_command",
-					    "priority", "labels", "attempts",    "budget"};
+	static const char *const known[] = {"repo",	"ref",	  "instruction", "test_command",  "priority",
+					    "labels", "attempts", "budget",	 "verify_repeats"};
 	for (const cJSON *c = body->child; c; c = c->next) {
 		bool ok = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -393,6 +408,12 @@ int task_request_parse(const cJSON *body, const struct task_limits *limits, stru
 			return request_fail(field, fieldlen, "attempts", err, errlen, "must be an integer from 1 to %d",
 					    TASK_ATTEMPTS_MAX);
 		out->attempts = (int)v;
+	}
+	if ((item = cJSON_GetObjectItemCaseSensitive(body, "verify_repeats"))) {
+		if (json_int(item, 1, TASK_VERIFY_REPEATS_MAX, &v) < 0)
+			return request_fail(field, fieldlen, "verify_repeats", err, errlen,
+					    "must be an integer from 1 to %d", TASK_VERIFY_REPEATS_MAX);
+		out->verify_repeats = (int)v;
 	}
 	if ((item = cJSON_GetObjectItemCaseSensitive(body, "labels")) &&
 	    (rc = request_labels(item, out, field, fieldlen, err, errlen)))

@@ -25,6 +25,7 @@
 #define TASK_PRIORITY_MIN (-100)
 #define TASK_PRIORITY_MAX 100
 #define TASK_ATTEMPTS_MAX 8
+#define TASK_VERIFY_REPEATS_MAX 5
 
 struct task_budget {
 	int64_t max_steps;   /* agent steps per run */
@@ -44,6 +45,9 @@ struct task {
 	char **labels;         /* label_count owned strings */
 	size_t label_count;
 	int attempts;              /* best-of-N */
+	int verify_repeats;            /* test runs of a passing verification (flaky detection) */
+	int baseline_passed;           /* tests on the untouched base: 1 passed, 0 failed, -1 not run yet */
+	char chosen_run[TASK_ID_MAX];  /* the run whose patch is under review, or "" */
 	struct task_budget budget; /* per run */
 	int64_t created_ms;        /* unix time, milliseconds */
 	int64_t updated_ms;        /* last state change */
@@ -72,7 +76,7 @@ int task_from_json(const cJSON *json, struct task *out, char *err, size_t errlen
 
 /* Validates a submission body and fills out (repo, ref, instruction,
  * test_command, priority, labels, attempts, budget; the rest is the
- * daemon's). Unknown fields, wrong types, out-of-range values, invalid UTF-8
+ * daemon's) and verify_repeats. Unknown fields, wrong types, out-of-range values, invalid UTF-8
  * and NUL bytes are refused: returns -EINVAL with the field's name in field
  * (fieldlen bytes) and a message in err. */
 int task_request_parse(const cJSON *body, const struct task_limits *limits, struct task *out, char *field,

@@ -20,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/store/runs.h"
 #include "daemon/store/tasks.h"
+#include "daemon/store/verify.h"
 #include "proto/json.h"
 
 #define API_TASKS_LIMIT_DEFAULT 50
@@ -275,17 +276,75 @@ static void api_tasks_get(struct http_request *req, struct http_response *res, v
 	struct buf out = BUF_INIT;
 	buf_append_char(&out, '{');
 	task_write_json_members(&t, &out);
-	buf_append_str(&out, ",\"runs\":[");
+	/* The baseline, the chosen run's verdict, and every run's outcome,
+	 * patch and verification. */
+	char *baseline = store_baseline_json(ctx->store, id);
+	buf_printf(&out, ",\"baseline\":%s", baseline ? baseline : "null");
+	free(baseline);
+	char *chosen = t.chosen_run[0] ? store_verification_json(ctx->store, t.chosen_run) : NULL;
+	buf_printf(&out, ",\"verdict\":%s,\"runs\":[", chosen ? chosen : "null");
+	free(chosen);
 	for (size_t i = 0; i < count; i++) {
-		if (i)
-			buf_append_char(&out, ',');
-		run_record_write_json(&runs[i], &out);
+		buf_append_str(&out, i ? ",{" : "{");
+		run_record_write_json_members(&runs[i], &out);
+		char *diff = NULL;
+		unsigned files = 0, insertions = 0, deletions = 0;
+		if (store_patch_get(ctx->store, runs[i].id, &diff, &files, &insertions, &deletions, err, sizeof(err)) == 0)
+			buf_printf(&out, ",\"patch\":{\"files\":%u,\"insertions\":%u,\"deletions\":%u,\"bytes\":%zu}", files,
+				   insertions, deletions, strlen(diff));
+		else
+			buf_append_str(&out, ",\"patch\":null");
+		free(diff);
+		char *verification = store_verification_json(ctx->store, runs[i].id);
+		buf_printf(&out, ",\"verification\":%s}", verification ? verification : "null");
+		free(verification);
 	}
 	buf_append_str(&out, "]}\n");
 	http_response_send(res, 200, "application/json", out.data, out.len);
 	buf_free(&out);
 	store_runs_free_list(runs, count);
 	task_free_fields(&t);
+}
+
+/* GET /v1/tasks/{id}/patch and /v1/tasks/{id}/runs/{run}/patch. */
+static void api_tasks_patch(struct http_request *req, struct http_response *res, void *arg)
+{
+	struct api_context *ctx = arg;
+	const char *id = http_request_param(req, "id");
+	const char *run = http_request_param(req, "run");
+	struct task t;
+	char err[256];
+	if (!ids_valid('t', id) || store_tasks_get(ctx->store, id, &t, err, sizeof(err)) < 0) {
+		http_response_error(res, PROTO_ERR_NOT_FOUND, "no task %.40s", id);
+		return;
+	}
+	char run_id[TASK_ID_MAX];
+	snprintf(run_id, sizeof(run_id), "%s", run ? run : t.chosen_run);
+	if (run) {
+		/* The run must be one of this task's. */
+		struct run_record *runs;
+		size_t count;
+		bool found = false;
+		if (store_runs_list(ctx->store, id, &runs, &count, err, sizeof(err)) == 0) {
+			for (size_t i = 0; i < count; i++)
+				found = found || strcmp(runs[i].id, run) == 0;
+			store_runs_free_list(runs, count);
+		}
+		if (!found) {
+			task_free_fields(&t);
+			http_response_error(res, PROTO_ERR_NOT_FOUND, "task %s has no run %.40s", id, run);
+			return;
+		}
+	}
+	task_free_fields(&t);
+	char *diff = NULL;
+	if (!run_id[0] || store_patch_get(ctx->store, run_id, &diff, NULL, NULL, NULL, err, sizeof(err)) < 0) {
+		http_response_error(res, PROTO_ERR_NO_PATCH,
+				    run ? "run %s has no patch" : "task %s has no patch for review (yet)", run ? run : id);
+		return;
+	}
+	http_response_send(res, 200, "text/x-diff; charset=utf-8", diff, strlen(diff));
+	free(diff);
 }
 
 static void api_tasks_canceled(int status, const struct task *task, const char *err, void *arg)
@@ -332,5 +391,9 @@ int api_tasks_register(struct router *router, struct api_context *ctx)
 		rc = router_add(router, "GET", "/v1/tasks/{id}", api_tasks_get, ctx);
 	if (rc == 0)
 		rc = router_add(router, "POST", "/v1/tasks/{id}/cancel", api_tasks_cancel, ctx);
+	if (rc == 0)
+		rc = router_add(router, "GET", "/v1/tasks/{id}/patch", api_tasks_patch, ctx);
+	if (rc == 0)
+		rc = router_add(router, "GET", "/v1/tasks/{id}/runs/{run}/patch", api_tasks_patch, ctx);
 	return rc;
 }

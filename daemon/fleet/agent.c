@@ -1,8 +1,9 @@
-/* One agent run, as a state machine on the loop thread: workspace →
- * (prompt → reply → one bash command in the sandbox → observation)* →
- * changes check → record → clean up. Every wait is a callback; ending (by
- * an outcome, a cancel or a shutdown) interrupts whatever is outstanding
- * and resumes in that operation's completion. */
+/* An agent run from its start through its steps: the run is recorded, the
+ * base repository and the workspace are made, the baseline runs (once per
+ * task), then prompt → reply → one bash command in the sandbox →
+ * observation, until an outcome. Every wait is a callback; ending (by an
+ * outcome, a cancel or a shutdown) interrupts whatever is outstanding and
+ * finish.c takes over from that operation's completion. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,11 +14,11 @@
 #include <unistd.h>
 
 #include "common/xalloc.h"
-#include "daemon/fleet/internal.h"
+#include "daemon/fleet/agent.h"
 #include "daemon/ids.h"
 #include "daemon/log.h"
 #include "daemon/proc.h"
-#include "daemon/repo.h"
+#include "daemon/store/verify.h"
 #include "proto/json.h"
 
 /* Memories put into a prompt at most. */
@@ -28,60 +29,14 @@
 #define AGENT_PAUSE_MS 1000
 #define AGENT_ELIDED "[output elided to fit the model's context]"
 
-enum agent_phase {
-	AGENT_STARTING,  /* the run is being recorded */
-	AGENT_BETWEEN,   /* between two waits: nothing outstanding */
-	AGENT_PREPARING, /* the workspace is being made */
-	AGENT_THINKING,  /* waiting for the model */
-	AGENT_ACTING,    /* a command runs in the sandbox */
-	AGENT_MEASURING, /* the workspace's size is being taken */
-	AGENT_PAUSED,    /* waiting for free disk space */
-	AGENT_CHECKING,  /* git status in a sandbox, at the end */
-	AGENT_RECORDING, /* the run's end is being committed */
-	AGENT_CLEANING,  /* the workspace is being removed */
-};
-
-static const char *const agent_phase_names[] = {
-	"starting",  "between", "preparing", "thinking",  "acting",
-	"measuring", "paused",  "checking",  "recording", "cleaning",
-};
-
-struct agent {
-	struct fleet *fleet;           /* owner */
-	unsigned slot;                 /* the slot it occupies */
-	uint32_t uid;                  /* its sandboxes' uid and gid */
-	struct task task;              /* a copy of the task */
-	struct run_record run;         /* the run as recorded */
-	enum agent_phase phase;        /* what it waits for */
-	struct llm_conversation *conv; /* the conversation, once the workspace is ready */
-	struct proc *proc;             /* git making the workspace, while it runs */
-	sandbox *sb;                   /* the command's sandbox, while it runs */
-	struct buf output;             /* the command's output */
-	int streams_open;              /* command streams not at EOF yet */
-	bool sb_exited;                /* the sandbox reported its result */
-	struct sandbox_result result;  /* that result */
-	uv_timer_t *pause_timer;       /* while paused */
-	char *workspace;               /* DATA/workspaces/RUN */
-	char *control_dir;             /* DATA/runs/RUN/control */
-	char *reply;                   /* the reply this step acts on */
-	char *command;                 /* the command this step runs */
-	uint32_t reply_tokens_in;      /* prompt tokens of that reply */
-	uint32_t reply_tokens_out;     /* tokens of that reply */
-	uint64_t step_started_ns;      /* when the command started */
-	uint64_t started_ns;           /* when the run started */
-	uint64_t last_hash;            /* the last step's command and output */
-	unsigned repeats;              /* steps in a row with that hash */
-	bool cancel;                   /* the task was canceled */
-	bool interrupt;                /* the daemon is stopping */
-	bool ending;                   /* the run has an outcome; wrapping up */
-	bool submitted;                /* `submit` ran */
-	char *detail;                  /* about the outcome */
+const char *const agent_phase_names[] = {
+	"starting",  "between", "preparing", "baseline",  "thinking",  "acting",
+	"measuring", "paused",  "patching",  "recording", "verifying", "cleaning",
 };
 
 static void agent_step(struct agent *a);
-static void agent_wrap_up(struct agent *a);
 
-static int64_t agent_now_ms(void)
+int64_t agent_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -98,14 +53,20 @@ const char *agent_repo(const struct agent *a)
 	return a->task.repo_identity;
 }
 
-static void agent_free(struct agent *a)
+bool agent_starting(const struct agent *a)
+{
+	return a->phase == AGENT_STARTING;
+}
+
+void agent_free(struct agent *a)
 {
 	struct fleet *f = a->fleet;
 	unsigned slot = a->slot;
 	llm_conversation_free(a->conv);
 	task_free_fields(&a->task);
 	run_record_free(&a->run);
-	buf_free(&a->output);
+	free(a->run_dir);
+	free(a->base_git);
 	free(a->workspace);
 	free(a->control_dir);
 	free(a->reply);
@@ -115,9 +76,7 @@ static void agent_free(struct agent *a)
 	fleet_slot_released(f, slot);
 }
 
-/* Ends the run with outcome (the first outcome wins) and stops whatever
- * is outstanding; the wrap-up continues from its completion. */
-static void agent_end(struct agent *a, enum run_outcome outcome, const char *detail)
+void agent_end(struct agent *a, enum run_outcome outcome, const char *detail)
 {
 	if (a->ending)
 		return;
@@ -126,22 +85,22 @@ static void agent_end(struct agent *a, enum run_outcome outcome, const char *det
 	a->detail = detail ? xstrdup(detail) : NULL;
 	switch (a->phase) {
 	case AGENT_PREPARING: proc_kill(a->proc); return;
+	case AGENT_BASELINE: verify_cancel(a->verify); return;
 	case AGENT_THINKING: llm_cancel(a->conv); return;
-	case AGENT_ACTING: sandbox_kill(a->sb); return;
+	case AGENT_ACTING: sbrun_kill(a->run_cmd); return;
 	case AGENT_PAUSED:
 		uv_close((uv_handle_t *)a->pause_timer, (uv_close_cb)free);
 		a->pause_timer = NULL;
 		agent_wrap_up(a);
 		return;
 	case AGENT_BETWEEN:
-		/* The caller goes on to wrap up. */
-		return;
 	case AGENT_STARTING:
 	case AGENT_MEASURING:
-	case AGENT_CHECKING:
+	case AGENT_PATCHING:
 	case AGENT_RECORDING:
+	case AGENT_VERIFYING:
 	case AGENT_CLEANING:
-		/* Their completions look at a->ending. */
+		/* The caller, or the pending operation's completion, goes on. */
 		return;
 	}
 }
@@ -149,16 +108,18 @@ static void agent_end(struct agent *a, enum run_outcome outcome, const char *det
 void agent_cancel(struct agent *a)
 {
 	a->cancel = true;
+	if (a->phase == AGENT_VERIFYING)
+		verify_cancel(a->verify);
 	agent_end(a, RUN_CANCELED, "the task was canceled");
 }
 
 void agent_interrupt(struct agent *a)
 {
 	a->interrupt = true;
+	if (a->phase == AGENT_VERIFYING)
+		verify_cancel(a->verify);
 	agent_end(a, RUN_INTERRUPTED, "the daemon stopped while the run was in progress");
 }
-
-/* ---- events ---- */
 
 static void agent_event_recorded(int status, int64_t seq, const char *err, void *arg)
 {
@@ -168,208 +129,12 @@ static void agent_event_recorded(int status, int64_t seq, const char *err, void 
 		log_event(LOG_LEVEL_ERROR, "cannot record an event", "error", err, NULL);
 }
 
-static void agent_record_event(struct agent *a, const char *kind, const struct buf *data,
-			       const struct control_result *notes)
+void agent_record_event(struct agent *a, const char *kind, const struct buf *data, const struct control_result *notes)
 {
 	struct run_progress progress = {a->run.steps, a->run.tokens_in, a->run.tokens_out};
 	store_events_append(a->fleet->store, a->task.id, a->run.id, kind, data->data, &progress,
 			    notes ? (const char *const *)notes->notes : NULL, notes ? notes->note_count : 0,
 			    a->task.repo_identity, agent_now_ms(), agent_event_recorded, NULL);
-}
-
-/* ---- the end ---- */
-
-static void agent_cleaned(int status, uint64_t bytes, void *arg)
-{
-	(void)status;
-	(void)bytes;
-	agent_free(arg);
-}
-
-static void agent_recorded(int status, const struct run_record *run, const char *err, void *arg)
-{
-	struct agent *a = arg;
-	struct fleet *f = a->fleet;
-	if (status < 0)
-		log_event(LOG_LEVEL_ERROR, "cannot record the end of a run", "run", run->id, "error", err, NULL);
-	char steps[16];
-	snprintf(steps, sizeof(steps), "%u", a->run.steps);
-	log_event(LOG_LEVEL_INFO, "run ended", "task", a->task.id, "run", a->run.id, "outcome",
-		  run_outcome_name(a->run.outcome), "steps", steps, NULL);
-	f->runs_ended[a->run.outcome]++;
-	if (f->opts.keep_workspaces) {
-		agent_free(a);
-		return;
-	}
-	a->phase = AGENT_CLEANING;
-	char *run_dir = xasprintf("%s/%s", f->runs_dir, a->run.id);
-	workspace_remove(f, run_dir, NULL, NULL);
-	free(run_dir);
-	workspace_remove(f, a->workspace, agent_cleaned, a);
-}
-
-/* Records the run's end and the task's next state. */
-static void agent_record(struct agent *a)
-{
-	a->phase = AGENT_RECORDING;
-	a->run.ended = true;
-	a->run.ended_ms = agent_now_ms();
-	a->run.detail = a->detail ? xstrdup(a->detail) : NULL;
-	enum task_state to;
-	const char *reason;
-	if (a->run.outcome == RUN_INTERRUPTED) {
-		to = TASK_QUEUED;
-		reason = "interrupted";
-	} else if (a->run.outcome != RUN_CANCELED && (a->run.outcome == RUN_SUBMITTED || a->run.changed == 1)) {
-		/* Work is not thrown away because the agent forgot to submit. */
-		to = TASK_VERIFYING;
-		reason = NULL;
-	} else {
-		to = TASK_FAILED;
-		reason = run_outcome_name(a->run.outcome);
-	}
-	struct buf data = BUF_INIT;
-	buf_printf(&data, "{\"outcome\":\"%s\",\"detail\":", run_outcome_name(a->run.outcome));
-	if (a->detail)
-		json_write_string(&data, a->detail);
-	else
-		buf_append_str(&data, "null");
-	buf_printf(&data,
-		   ",\"steps\":%u,\"tokens_in\":%" PRIu64 ",\"tokens_out\":%" PRIu64 ",\"changed\":%s,"
-		   "\"task_state\":\"%s\"}",
-		   a->run.steps, a->run.tokens_in, a->run.tokens_out,
-		   a->run.changed < 0 ? "null"
-		   : a->run.changed   ? "true"
-				      : "false",
-		   task_state_name(to));
-	store_runs_finish(a->fleet->store, &a->run, to, reason, data.data, agent_recorded, a);
-	buf_free(&data);
-}
-
-/* The sandbox mounts every command of this agent gets: control and tools
- * directories, /tmp, and what must stay out of sight. */
-static size_t agent_mounts(struct agent *a, struct sandbox_mount *m, size_t cap, bool with_control)
-{
-	struct fleet *f = a->fleet;
-	size_t n = 0;
-	if (with_control) {
-		m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_BIND, a->control_dir, "/run/agentd", 0};
-		m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_RO_BIND, f->tools_dir, "/run/agentd-tools", 0};
-	}
-	m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_TMPFS, NULL, "/tmp", f->opts.sandbox_tmp_bytes};
-	m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_HIDE, NULL, f->opts.data_dir, 0};
-	if (f->opts.socket_path)
-		m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_HIDE, NULL, f->opts.socket_path, 0};
-	if (a->task.repo_identity && a->task.repo_identity[0] == '/')
-		m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_HIDE, NULL, a->task.repo_identity, 0};
-	for (size_t i = 0; f->opts.roots && i < f->opts.roots->count && n < cap; i++)
-		m[n++] = (struct sandbox_mount){SANDBOX_MOUNT_HIDE, NULL, f->opts.roots->paths[i], 0};
-	return n;
-}
-
-static void agent_sandbox_config(struct agent *a, struct sandbox_config *cfg, struct sandbox_mount *mounts,
-				 size_t count)
-{
-	struct fleet *f = a->fleet;
-	sandbox_config_init(cfg);
-	cfg->workspace = a->workspace;
-	cfg->mounts = mounts;
-	cfg->mount_count = count;
-	cfg->net = SANDBOX_NET_NONE;
-	cfg->uid = a->uid;
-	cfg->gid = a->uid;
-	cfg->memory_bytes = f->opts.sandbox_memory_bytes;
-	cfg->pids = f->opts.sandbox_pids;
-	cfg->file_size_bytes = f->opts.workspace_max_bytes;
-}
-
-static void agent_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-	(void)handle;
-	buf->base = xmalloc(suggested);
-	buf->len = suggested;
-}
-
-static void agent_command_finished(struct agent *a);
-
-static void agent_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
-{
-	struct agent *a = stream->data;
-	/* The sandbox caps the output already; this bounds memory should it
-	 * not. */
-	if (nread > 0 && a->output.len < 4 * a->fleet->opts.observation_max_bytes + 4096)
-		buf_append(&a->output, buf->base, (size_t)nread);
-	free(buf->base);
-	if (nread < 0) {
-		uv_read_stop(stream);
-		if (--a->streams_open == 0 && a->sb_exited)
-			agent_command_finished(a);
-	}
-}
-
-static void agent_sandbox_exited(sandbox *sb, const struct sandbox_result *result, void *arg)
-{
-	(void)sb;
-	struct agent *a = arg;
-	a->result = *result;
-	a->sb_exited = true;
-	if (a->streams_open == 0)
-		agent_command_finished(a);
-}
-
-/* Starts argv in a sandbox on the workspace; agent_command_finished runs
- * when it is over. Returns 0 or a negative errno with err. */
-static int agent_spawn(struct agent *a, const char *const *argv, const char *const *env, size_t env_count,
-		       bool with_control, uint64_t timeout_ms, char *err, size_t errlen)
-{
-	struct sandbox_mount mounts[32];
-	size_t n = agent_mounts(a, mounts, 32, with_control);
-	struct sandbox_config cfg;
-	agent_sandbox_config(a, &cfg, mounts, n);
-	cfg.argv = argv;
-	cfg.env = env;
-	cfg.env_count = env_count;
-	cfg.timeout_ms = timeout_ms;
-	cfg.max_output_bytes = a->fleet->opts.observation_max_bytes;
-	struct sandbox_spawn_options opts = {a->fleet->opts.sandbox_binary, false, 1000};
-	buf_reset(&a->output);
-	a->sb_exited = false;
-	sandbox_result_init(&a->result);
-	int rc = sandbox_spawn(a->fleet->loop, &cfg, &opts, agent_sandbox_exited, a, &a->sb, err, errlen);
-	if (rc < 0)
-		return rc;
-	a->streams_open = 2;
-	sandbox_stdout(a->sb)->data = a;
-	sandbox_stderr(a->sb)->data = a;
-	uv_read_start(sandbox_stdout(a->sb), agent_alloc, agent_read);
-	uv_read_start(sandbox_stderr(a->sb), agent_alloc, agent_read);
-	a->step_started_ns = uv_hrtime();
-	return 0;
-}
-
-/* Looks for changes in the workspace with git, inside a sandbox: the
- * workspace's .git is the agent's to tamper with. */
-static void agent_check_changes(struct agent *a)
-{
-	a->phase = AGENT_CHECKING;
-	static const char *const argv[] = {"git",    "-c",          "core.fsmonitor=false",  "-c", "safe.directory=*",
-					   "status", "--porcelain", "--untracked-files=all", NULL};
-	static const char *const env[] = {"GIT_OPTIONAL_LOCKS=0"};
-	char err[512];
-	if (agent_spawn(a, argv, env, 1, false, 30000, err, sizeof(err)) < 0) {
-		log_event(LOG_LEVEL_WARN, "cannot check a workspace for changes", "run", a->run.id, "error", err, NULL);
-		agent_record(a);
-	}
-}
-
-static void agent_wrap_up(struct agent *a)
-{
-	/* Without a workspace, or when the daemon is stopping (the task goes
-	 * back to the queue anyway), there is nothing to look at. */
-	if (a->run.base_commit && !a->interrupt)
-		agent_check_changes(a);
-	else
-		agent_record(a);
 }
 
 /* ---- commands ---- */
@@ -386,9 +151,8 @@ static uint64_t agent_hash(const char *a, size_t alen, const char *b, size_t ble
 }
 
 /* The first line of an observation: how the command ended. */
-static void agent_status_line(const struct agent *a, uint64_t ms, char *out, size_t outlen)
+static void agent_status_line(const struct sandbox_result *r, uint64_t ms, char *out, size_t outlen)
 {
-	const struct sandbox_result *r = &a->result;
 	double s = (double)ms / 1000.0;
 	if (r->timed_out)
 		snprintf(out, outlen, "The command was stopped after %.1fs: it took longer than the limit.", s);
@@ -398,81 +162,6 @@ static void agent_status_line(const struct agent *a, uint64_t ms, char *out, siz
 		snprintf(out, outlen, "The command was killed by signal %d (%.1fs).", r->signal, s);
 	else
 		snprintf(out, outlen, "Exit code %d (%.1fs).", r->exit_code, s);
-}
-
-static void agent_measured(int status, uint64_t bytes, void *arg);
-
-/* The command of this step is over: record it and go on. */
-static void agent_command_finished(struct agent *a)
-{
-	sandbox_free(a->sb);
-	a->sb = NULL;
-	if (a->phase == AGENT_CHECKING) {
-		a->run.changed = a->result.exit_code == 0 ? a->output.len > 0 : -1;
-		agent_record(a);
-		return;
-	}
-	a->phase = AGENT_BETWEEN;
-	uint64_t ms = (uv_hrtime() - a->step_started_ns) / 1000000;
-	if (a->result.setup_failed) {
-		agent_end(a, RUN_SANDBOX_ERROR, a->result.error);
-		agent_wrap_up(a);
-		return;
-	}
-	struct control_result control;
-	control_read(a->control_dir, &control);
-	a->run.steps++;
-	a->fleet->steps++;
-	if (control.submitted)
-		a->submitted = true;
-	const char *output = a->output.data ? a->output.data : "";
-	/* The event. */
-	struct buf data = BUF_INIT;
-	buf_printf(&data, "{\"step\":%u,\"reply\":", a->run.steps);
-	json_write_string(&data, a->reply ? a->reply : "");
-	buf_append_str(&data, ",\"command\":");
-	json_write_string(&data, a->command);
-	buf_printf(&data,
-		   ",\"exit_code\":%d,\"signal\":%d,\"timed_out\":%s,\"oom_killed\":%s,\"duration_ms\":%" PRIu64
-		   ",\"output\":",
-		   a->result.exit_code, a->result.signal, a->result.timed_out ? "true" : "false",
-		   a->result.oom_killed ? "true" : "false", ms);
-	json_write_string(&data, output);
-	buf_printf(&data, ",\"output_truncated\":%s,\"tokens_in\":%u,\"tokens_out\":%u,\"submitted\":%s,\"notes\":[",
-		   a->result.output_truncated ? "true" : "false", a->reply_tokens_in, a->reply_tokens_out,
-		   control.submitted ? "true" : "false");
-	for (size_t i = 0; i < control.note_count; i++) {
-		if (i)
-			buf_append_char(&data, ',');
-		json_write_string(&data, control.notes[i]);
-	}
-	buf_printf(&data, "],\"ignored_control_entries\":%u}", control.ignored);
-	agent_record_event(a, "step", &data, &control);
-	buf_free(&data);
-	control_result_free(&control);
-
-	if (a->ending) {
-		agent_wrap_up(a);
-		return;
-	}
-	uint64_t hash = agent_hash(a->command, strlen(a->command), output, a->output.len, a->result.exit_code);
-	a->repeats = hash == a->last_hash ? a->repeats + 1 : 1;
-	a->last_hash = hash;
-	if (a->repeats >= AGENT_STUCK_REPEATS) {
-		agent_end(a, RUN_STUCK, "the same command gave the same output three times in a row");
-		agent_wrap_up(a);
-		return;
-	}
-	/* The observation becomes the next user message. */
-	char status[160];
-	agent_status_line(a, ms, status, sizeof(status));
-	const char *keys[] = {"status", "output"};
-	const char *values[] = {status, output};
-	char *observation = prompt_render("observation", keys, values, 2);
-	llm_append(a->conv, LLM_ROLE_USER, observation, strlen(observation));
-	free(observation);
-	a->phase = AGENT_MEASURING;
-	workspace_measure(a->fleet, a->workspace, a->fleet->opts.workspace_max_bytes, agent_measured, a);
 }
 
 static void agent_measured(int status, uint64_t bytes, void *arg)
@@ -496,6 +185,71 @@ static void agent_measured(int status, uint64_t bytes, void *arg)
 	agent_step(a);
 }
 
+/* The command of this step is over: record it and go on. */
+static void agent_command_done(const struct sandbox_result *res, const char *output, size_t len, uint64_t ms, void *arg)
+{
+	struct agent *a = arg;
+	a->run_cmd = NULL;
+	a->phase = AGENT_BETWEEN;
+	if (res->setup_failed) {
+		agent_end(a, RUN_SANDBOX_ERROR, res->error);
+		agent_wrap_up(a);
+		return;
+	}
+	struct control_result control;
+	control_read(a->control_dir, &control);
+	a->run.steps++;
+	a->fleet->steps++;
+	if (control.submitted)
+		a->submitted = true;
+	struct buf data = BUF_INIT;
+	buf_printf(&data, "{\"step\":%u,\"reply\":", a->run.steps);
+	json_write_string(&data, a->reply ? a->reply : "");
+	buf_append_str(&data, ",\"command\":");
+	json_write_string(&data, a->command);
+	buf_printf(&data,
+		   ",\"exit_code\":%d,\"signal\":%d,\"timed_out\":%s,\"oom_killed\":%s,\"duration_ms\":%" PRIu64
+		   ",\"output\":",
+		   res->exit_code, res->signal, res->timed_out ? "true" : "false", res->oom_killed ? "true" : "false",
+		   ms);
+	json_write_string(&data, output);
+	buf_printf(&data, ",\"output_truncated\":%s,\"tokens_in\":%u,\"tokens_out\":%u,\"submitted\":%s,\"notes\":[",
+		   res->output_truncated ? "true" : "false", a->reply_tokens_in, a->reply_tokens_out,
+		   control.submitted ? "true" : "false");
+	for (size_t i = 0; i < control.note_count; i++) {
+		if (i)
+			buf_append_char(&data, ',');
+		json_write_string(&data, control.notes[i]);
+	}
+	buf_printf(&data, "],\"ignored_control_entries\":%u}", control.ignored);
+	agent_record_event(a, "step", &data, &control);
+	buf_free(&data);
+	control_result_free(&control);
+
+	if (a->ending) {
+		agent_wrap_up(a);
+		return;
+	}
+	uint64_t hash = agent_hash(a->command, strlen(a->command), output, len, res->exit_code);
+	a->repeats = hash == a->last_hash ? a->repeats + 1 : 1;
+	a->last_hash = hash;
+	if (a->repeats >= AGENT_STUCK_REPEATS) {
+		agent_end(a, RUN_STUCK, "the same command gave the same output three times in a row");
+		agent_wrap_up(a);
+		return;
+	}
+	/* The observation becomes the next user message. */
+	char status[160];
+	agent_status_line(res, ms, status, sizeof(status));
+	const char *keys[] = {"status", "output"};
+	const char *values[] = {status, output};
+	char *observation = prompt_render("observation", keys, values, 2);
+	llm_append(a->conv, LLM_ROLE_USER, observation, strlen(observation));
+	free(observation);
+	a->phase = AGENT_MEASURING;
+	workspace_measure(a->fleet, a->workspace, a->fleet->opts.workspace_max_bytes, agent_measured, a);
+}
+
 static void agent_run_command(struct agent *a)
 {
 	char err[512];
@@ -504,15 +258,28 @@ static void agent_run_command(struct agent *a)
 		agent_wrap_up(a);
 		return;
 	}
+	struct sandbox_mount mounts[40];
+	size_t n = 0;
+	mounts[n++] = (struct sandbox_mount){SANDBOX_MOUNT_BIND, a->control_dir, "/run/agentd", 0};
+	mounts[n++] = (struct sandbox_mount){SANDBOX_MOUNT_RO_BIND, a->fleet->tools_dir, "/run/agentd-tools", 0};
+	n += fleet_sandbox_mounts(a->fleet, a->task.repo_identity, mounts + n, 40 - n);
+	struct sandbox_config cfg;
+	fleet_sandbox_config(a->fleet, &cfg, a->workspace, a->uid, mounts, n);
 	/* stderr joins stdout so that the agent sees them in order. */
 	char *script = xasprintf("exec 2>&1\n%s", a->command);
 	const char *argv[] = {"/bin/bash", "-c", script, NULL};
 	static const char *const env[] = {"PATH=/run/agentd-tools:/usr/local/bin:/usr/bin:/bin", "PAGER=cat",
 					  "GIT_PAGER=cat", "TERM=dumb"};
+	cfg.argv = argv;
+	cfg.env = env;
+	cfg.env_count = 4;
+	cfg.timeout_ms = a->fleet->opts.command_timeout_ms;
+	cfg.max_output_bytes = a->fleet->opts.observation_max_bytes;
 	a->phase = AGENT_ACTING;
-	int rc = agent_spawn(a, argv, env, 4, true, a->fleet->opts.command_timeout_ms, err, sizeof(err));
+	int rc = sbrun_start(a->fleet, FLEET_USE_STEP, &cfg, agent_command_done, a, &a->run_cmd, err, sizeof(err));
 	free(script);
 	if (rc < 0) {
+		a->phase = AGENT_BETWEEN;
 		agent_end(a, RUN_SANDBOX_ERROR, err);
 		agent_wrap_up(a);
 	}
@@ -525,6 +292,7 @@ static void agent_replied(struct llm_conversation *c, const struct llm_reply *re
 	(void)c;
 	struct agent *a = arg;
 	a->phase = AGENT_BETWEEN;
+	a->fleet->model_ns += uv_hrtime() - a->asked_ns;
 	a->run.tokens_in += reply->prompt_tokens;
 	a->run.tokens_out += reply->tokens;
 	if (a->ending) {
@@ -613,13 +381,12 @@ static void agent_step(struct agent *a)
 	}
 	const struct task_budget *b = &a->task.budget;
 	uint64_t elapsed_s = (uv_hrtime() - a->started_ns) / 1000000000ull;
-	if (a->run.steps >= (uint64_t)b->max_steps) {
+	if (a->run.steps >= (uint64_t)b->max_steps)
 		agent_end(a, RUN_BUDGET_STEPS, NULL);
-	} else if (a->run.tokens_out >= (uint64_t)b->max_tokens) {
+	else if (a->run.tokens_out >= (uint64_t)b->max_tokens)
 		agent_end(a, RUN_BUDGET_TOKENS, NULL);
-	} else if (elapsed_s >= (uint64_t)b->max_seconds) {
+	else if (elapsed_s >= (uint64_t)b->max_seconds)
 		agent_end(a, RUN_BUDGET_TIME, NULL);
-	}
 	if (a->ending) {
 		agent_wrap_up(a);
 		return;
@@ -643,8 +410,11 @@ static void agent_step(struct agent *a)
 	}
 	struct llm_request req = {max_tokens, NULL, "bash_block"};
 	a->phase = AGENT_THINKING;
+	a->asked_ns = uv_hrtime();
+	a->fleet->model_requests++;
 	int rc = llm_reply(a->conv, &req, agent_replied, a);
 	if (rc < 0) {
+		a->phase = AGENT_BETWEEN;
 		agent_end(a, RUN_LLM_ERROR, strerror(-rc));
 		agent_wrap_up(a);
 	}
@@ -698,12 +468,64 @@ static void agent_open_conversation(struct agent *a)
 	free(memories);
 }
 
-static void agent_workspace_ready(int status, const char *base_commit, const char *err, void *arg)
+static void agent_begin(struct agent *a)
 {
+	agent_open_conversation(a);
+	agent_step(a);
+}
+
+static void agent_baseline_recorded(int status, int64_t seq, const char *err, void *arg)
+{
+	(void)seq;
+	struct agent *a = arg;
+	a->phase = AGENT_BETWEEN;
+	if (status < 0)
+		log_event(LOG_LEVEL_ERROR, "cannot record a baseline", "task", a->task.id, "error", err, NULL);
+	if (a->ending) {
+		agent_wrap_up(a);
+		return;
+	}
+	agent_begin(a);
+}
+
+static void agent_baseline_done(const struct verify_result *r, void *arg)
+{
+	struct agent *a = arg;
+	a->verify = NULL;
+	a->phase = AGENT_BETWEEN;
+	if (a->ending) {
+		agent_wrap_up(a);
+		return;
+	}
+	struct buf data = BUF_INIT;
+	buf_printf(&data, "{\"passed\":%s,\"exit_code\":%d,\"duration_ms\":%" PRIu64 ",\"output\":",
+		   r->passed ? "true" : "false", r->exit_code, r->duration_ms);
+	json_write_string(&data, r->output);
+	buf_append_char(&data, '}');
+	agent_record_event(a, "baseline", &data, NULL);
+	if (r->cannot_run) {
+		/* Fails fast, before any model token is spent. */
+		char *detail =
+			xasprintf("the test command cannot run (exit code %d): %.2000s", r->exit_code, r->output);
+		agent_end(a, RUN_SETUP_FAILED, detail);
+		free(detail);
+		buf_free(&data);
+		agent_wrap_up(a);
+		return;
+	}
+	a->task.baseline_passed = r->passed;
+	a->phase = AGENT_RECORDING;
+	store_baseline_record(a->fleet->store, a->task.id, r->passed, data.data, agent_baseline_recorded, a);
+	buf_free(&data);
+}
+
+static void agent_workspace_ready(int status, const char *commit, const char *err, void *arg)
+{
+	(void)commit;
 	struct agent *a = arg;
 	a->phase = AGENT_BETWEEN;
 	if (status == 0)
-		a->run.base_commit = xstrdup(base_commit);
+		a->workspace_made = true;
 	if (a->ending) {
 		agent_wrap_up(a);
 		return;
@@ -714,8 +536,37 @@ static void agent_workspace_ready(int status, const char *base_commit, const cha
 		agent_wrap_up(a);
 		return;
 	}
-	agent_open_conversation(a);
-	agent_step(a);
+	if (a->task.baseline_passed >= 0) {
+		agent_begin(a);
+		return;
+	}
+	/* The task's first run: its tests on the untouched base, in a tree of
+	 * their own. */
+	char *dir = xasprintf("%s/baseline", a->run_dir);
+	struct verify_spec spec = {a->base_git, dir, a->task.repo_identity, a->uid, a->task.test_command, NULL, 1, -1};
+	a->phase = AGENT_BASELINE;
+	a->verify = verify_start(a->fleet, &spec, agent_baseline_done, a);
+	free(dir);
+}
+
+static void agent_base_ready(int status, const char *base_commit, const char *err, void *arg)
+{
+	struct agent *a = arg;
+	a->phase = AGENT_BETWEEN;
+	if (status == 0)
+		a->run.base_commit = xstrdup(base_commit);
+	if (a->ending) {
+		agent_wrap_up(a);
+		return;
+	}
+	if (status < 0) {
+		log_event(LOG_LEVEL_WARN, "cannot fetch the task's ref", "task", a->task.id, "error", err, NULL);
+		agent_end(a, RUN_SETUP_FAILED, err);
+		agent_wrap_up(a);
+		return;
+	}
+	a->phase = AGENT_PREPARING;
+	workspace_checkout(a->fleet, a->base_git, a->workspace, a->uid, &a->proc, agent_workspace_ready, a);
 }
 
 static void agent_started(int status, const struct run_record *run, const char *err, void *arg)
@@ -739,16 +590,15 @@ static void agent_started(int status, const struct run_record *run, const char *
 		agent_wrap_up(a);
 		return;
 	}
-	a->phase = AGENT_PREPARING;
-	char *run_dir = xasprintf("%s/%s", a->fleet->runs_dir, a->run.id);
-	if (mkdir(run_dir, 0755) < 0 && errno != EEXIST)
-		log_event(LOG_LEVEL_WARN, "cannot make a run directory", "path", run_dir, "error", strerror(errno),
+	if (mkdir(a->run_dir, 0711) < 0 && errno != EEXIST)
+		log_event(LOG_LEVEL_WARN, "cannot make a run directory", "path", a->run_dir, "error", strerror(errno),
 			  NULL);
-	free(run_dir);
-	workspace_create(a->fleet, a->task.repo, a->task.ref, a->workspace, a->uid, &a->proc, agent_workspace_ready, a);
+	a->phase = AGENT_PREPARING;
+	workspace_base(a->fleet, a->task.repo, a->task.ref, a->base_git, &a->proc, agent_base_ready, a);
 }
 
-void agent_start(struct fleet *f, unsigned slot, const struct task *task)
+/* The parts every agent has. */
+static struct agent *agent_new(struct fleet *f, unsigned slot, const struct task *task, const char *run_id)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 	a->fleet = f;
@@ -760,16 +610,27 @@ void agent_start(struct fleet *f, unsigned slot, const struct task *task)
 	a->run.changed = -1;
 	a->run.slot = (int)slot;
 	snprintf(a->run.task_id, sizeof(a->run.task_id), "%s", task->id);
-	a->run.started_ms = agent_now_ms();
-	if (ids_new('r', a->run.started_ms, a->run.id, sizeof(a->run.id)) < 0) {
+	snprintf(a->run.id, sizeof(a->run.id), "%s", run_id);
+	a->run_dir = xasprintf("%s/%s", f->runs_dir, run_id);
+	a->base_git = xasprintf("%s/base.git", a->run_dir);
+	a->workspace = xasprintf("%s/%s", f->workspaces_dir, run_id);
+	a->control_dir = xasprintf("%s/control", a->run_dir);
+	f->slots[slot] = a;
+	return a;
+}
+
+void agent_start(struct fleet *f, unsigned slot, const struct task *task)
+{
+	char id[TASK_ID_MAX];
+	int64_t now = agent_now_ms();
+	if (ids_new('r', now, id, sizeof(id)) < 0) {
 		log_event(LOG_LEVEL_ERROR, "the random number generator failed", NULL);
-		agent_free(a);
+		fleet_slot_released(f, slot);
 		return;
 	}
-	a->workspace = xasprintf("%s/%s", f->workspaces_dir, a->run.id);
-	a->control_dir = xasprintf("%s/%s/control", f->runs_dir, a->run.id);
-	f->slots[slot] = a;
-	store_runs_start(f->store, &a->run, a->run.started_ms, agent_started, a);
+	struct agent *a = agent_new(f, slot, task, id);
+	a->run.started_ms = now;
+	store_runs_start(f->store, &a->run, now, agent_started, a);
 }
 
 void agent_write_json(const struct agent *a, struct buf *out)
@@ -784,4 +645,15 @@ void agent_write_json(const struct agent *a, struct buf *out)
 	else
 		buf_append_str(out, "null");
 	buf_append_char(out, '}');
+}
+
+/* A verification a previous daemon left pending: an agent that only
+ * verifies (the run itself is not repeated). */
+void agent_resume_verification(struct fleet *f, unsigned slot, const struct task *task, const char *run_id)
+{
+	struct agent *a = agent_new(f, slot, task, run_id);
+	a->resume = true;
+	a->phase = AGENT_BETWEEN;
+	a->ending = true;
+	agent_wrap_up(a);
 }

@@ -141,6 +141,44 @@ void control_read(const char *dir, struct control_result *out)
 	close(dfd);
 }
 
+int control_read_one(const char *dir, const char *name, size_t max, char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		rc = -EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		rc = -EFBIG;
+	char *text = NULL;
+	ssize_t n = 0;
+	if (rc == 0) {
+		text = xmalloc(max + 1);
+		n = read(fd, text, max + 1);
+		if (n < 0)
+			rc = -errno;
+		else if ((size_t)n > max)
+			rc = -EFBIG;
+	}
+	close(fd);
+	if (rc < 0) {
+		free(text);
+		return rc;
+	}
+	text[n] = '\0';
+	*out = text;
+	*len = (size_t)n;
+	return 0;
+}
+
 void control_result_free(struct control_result *r)
 {
 	for (size_t i = 0; i < r->note_count; i++)

@@ -17,6 +17,7 @@
 #include "daemon/metrics.h"
 #include "daemon/store/runs.h"
 #include "daemon/store/tasks.h"
+#include "daemon/store/verify.h"
 #include "proto/json.h"
 
 #define FLEET_TICK_MS 1000
@@ -116,6 +117,12 @@ void fleet_free(struct fleet *f)
 	free(f->idle_reason);
 	free(f->tools_dir);
 	free(f->git);
+	for (size_t i = 0; i < f->resume_count; i++) {
+		free(f->resume_runs[i]);
+		free(f->resume_tasks[i]);
+	}
+	free(f->resume_runs);
+	free(f->resume_tasks);
 	free(f->workspaces_dir);
 	free(f->runs_dir);
 	free(f->slots);
@@ -161,6 +168,7 @@ static void fleet_interrupted(int status, uint64_t count, const char *err, void 
 	}
 	if (f->stopping)
 		return;
+	store_verifications_pending(f->store, &f->resume_runs, &f->resume_tasks, &f->resume_count);
 	f->started = true;
 	fleet_check_disk(f);
 	uv_timer_start(&f->tick, fleet_on_tick, FLEET_TICK_MS, FLEET_TICK_MS);
@@ -185,9 +193,33 @@ void fleet_kick(struct fleet *f)
 	fleet_schedule(f);
 }
 
+/* Gives free slots to verifications a previous daemon left pending first:
+ * their runs are over and only their verdict is missing. */
+static void fleet_resume_verifications(struct fleet *f)
+{
+	while (f->resume_count > 0 && f->busy < f->opts.agents) {
+		size_t k = --f->resume_count;
+		struct task t;
+		char err[256];
+		if (store_tasks_get(f->store, f->resume_tasks[k], &t, err, sizeof(err)) == 0) {
+			unsigned slot = 0;
+			while (f->slots[slot])
+				slot++;
+			f->busy++;
+			agent_resume_verification(f, slot, &t, f->resume_runs[k]);
+			task_free_fields(&t);
+		}
+		free(f->resume_runs[k]);
+		free(f->resume_tasks[k]);
+	}
+}
+
 static void fleet_schedule(struct fleet *f)
 {
-	if (!f->started || f->stopping || !f->llm || f->disk_low)
+	if (!f->started || f->stopping || f->disk_low)
+		return;
+	fleet_resume_verifications(f);
+	if (!f->llm)
 		return;
 	while (f->busy < f->opts.agents) {
 		/* Tasks already given to an agent still look queued until their
@@ -198,7 +230,8 @@ static void fleet_schedule(struct fleet *f)
 		for (unsigned i = 0; i < f->opts.agents; i++) {
 			if (!f->slots[i])
 				continue;
-			exclude[n_exclude++] = agent_task_id(f->slots[i]);
+			if (agent_starting(f->slots[i]))
+				exclude[n_exclude++] = agent_task_id(f->slots[i]);
 			if (!f->opts.per_repo)
 				continue;
 			unsigned same = 0;
@@ -324,4 +357,26 @@ void fleet_collect_metrics(struct buf *out, void *arg)
 	for (unsigned i = 0; i < RUN_OUTCOME_COUNT; i++)
 		buf_printf(out, "agentd_fleet_runs_ended_total{outcome=\"%s\"} %" PRIu64 "\n",
 			   run_outcome_name((enum run_outcome)i), f->runs_ended[i]);
+	metrics_write_header(out, "agentd_fleet_verifications_total", "counter", "Verifications ended, by verdict.");
+	for (unsigned i = 0; i < VERDICT_COUNT; i++)
+		buf_printf(out, "agentd_fleet_verifications_total{verdict=\"%s\"} %" PRIu64 "\n",
+			   verdict_name((enum verdict)i), f->verdicts[i]);
+	metrics_write_header(out, "agentd_fleet_model_requests_total", "counter", "Replies asked of the model.");
+	buf_printf(out, "agentd_fleet_model_requests_total %" PRIu64 "\n", f->model_requests);
+	metrics_write_header(out, "agentd_fleet_model_seconds_total", "counter",
+			     "Wall time agents spent waiting for the model.");
+	buf_printf(out, "agentd_fleet_model_seconds_total %.6f\n", (double)f->model_ns / 1e9);
+	static const char *const uses[FLEET_USE_COUNT] = {"step", "baseline", "patch", "verify"};
+	metrics_write_header(out, "agentd_fleet_sandbox_runs_total", "counter", "Sandboxed commands, by use.");
+	for (unsigned i = 0; i < FLEET_USE_COUNT; i++)
+		buf_printf(out, "agentd_fleet_sandbox_runs_total{use=\"%s\"} %" PRIu64 "\n", uses[i],
+			   f->sandbox_runs[i]);
+	metrics_write_header(out, "agentd_fleet_sandbox_seconds_total", "counter",
+			     "Wall time of sandboxed commands (spawn to exit), by use.");
+	for (unsigned i = 0; i < FLEET_USE_COUNT; i++)
+		buf_printf(out, "agentd_fleet_sandbox_seconds_total{use=\"%s\"} %.6f\n", uses[i],
+			   (double)f->sandbox_ns[i] / 1e9);
+	metrics_write_header(out, "agentd_fleet_workspace_seconds_total", "counter",
+			     "Wall time making, measuring and removing repositories and trees on the host.");
+	buf_printf(out, "agentd_fleet_workspace_seconds_total %.6f\n", (double)f->workspace_ns / 1e9);
 }

@@ -31,6 +31,8 @@ struct fleet_options {
 	uint64_t command_timeout_ms;    /* per command */
 	uint64_t observation_max_bytes; /* output shown to the agent per command */
 	uint32_t reply_max_tokens;      /* per reply */
+	uint64_t test_timeout_ms;       /* baseline and verification test runs */
+	uint64_t patch_max_bytes;       /* larger patches are refused */
 };
 
 /* llm may be NULL: then tasks stay queued, and idle_reason says why (in

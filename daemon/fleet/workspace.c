@@ -1,9 +1,11 @@
-/* Workspaces: a clone of the task's repository at its ref, holding nothing
- * past the base commit (no other branches, tags, remotes or reflog), owned
- * by the slot's uid. git runs on the host only here, before any agent has
- * touched the directory; afterwards the workspace is hostile and every git
- * command on it runs in a sandbox. Measuring and removing walk the tree
- * with lstat, off the loop thread. */
+/* Workspaces. A run first fetches the task's ref from the origin into a
+ * bare base repository of its own (DATA/runs/RUN/base.git: the base commit
+ * and its history, nothing after it); the agent's workspace and the fresh
+ * trees of the baseline and the verification are checkouts of it (no other
+ * branches, tags, remotes or reflog), owned by the slot's uid. git runs on
+ * the host only on directories no agent has touched; afterwards a workspace
+ * is hostile and every git command on it runs in a sandbox. Measuring and
+ * removing walk the tree with lstat, off the loop thread. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <ftw.h>
@@ -13,24 +15,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tree.h"
 #include "common/xalloc.h"
 #include "daemon/fleet/internal.h"
 #include "daemon/proc.h"
 
 enum workspace_step {
-	WS_INIT,     /* git init */
-	WS_FETCH,    /* git fetch REPO REF */
-	WS_CHECKOUT, /* git checkout -B agentd FETCH_HEAD */
-	WS_BASE,     /* git rev-parse HEAD */
-	WS_CHOWN,    /* hand it to the slot's uid */
+	WS_BARE_INIT,  /* git init --bare base.git */
+	WS_BARE_FETCH, /* git fetch ORIGIN REF:refs/heads/agentd */
+	WS_BARE_BASE,  /* git rev-parse agentd */
+	WS_CLONE,      /* git clone -b agentd base.git DIR */
+	WS_UNREMOTE,   /* git remote remove origin */
+	WS_CHOWN,      /* hand it to the slot's uid */
 	WS_DONE,
 };
 
 struct workspace_job {
 	struct fleet *fleet;
-	char *repo;
-	char *ref;
-	char *dir;
+	char *repo; /* the origin, or the base repository */
+	char *ref;  /* what to fetch from it */
+	char *dir;  /* what to make */
 	char *home; /* an empty HOME for git */
 	uint32_t uid;
 	enum workspace_step step;
@@ -40,6 +44,7 @@ struct workspace_job {
 	int work_status;
 	workspace_ready_fn ready;
 	void *arg;
+	uint64_t started_ns; /* for the fleet's accounting */
 };
 
 static void workspace_next(struct workspace_job *job);
@@ -48,6 +53,7 @@ static void workspace_finish(struct workspace_job *job, int status, const char *
 {
 	if (job->proc)
 		*job->proc = NULL;
+	job->fleet->workspace_ns += uv_hrtime() - job->started_ns;
 	job->ready(status, status == 0 ? job->base : NULL, err, job->arg);
 	free(job->repo);
 	free(job->ref);
@@ -63,7 +69,7 @@ static void workspace_git_done(struct proc *p, int status, const char *output, s
 	if (job->proc)
 		*job->proc = NULL;
 	if (status != 0) {
-		static const char *const what[] = {"git init", "git fetch", "git checkout", "git rev-parse"};
+		static const char *const what[] = {"git init", "git fetch", "git rev-parse", "git clone", "git remote"};
 		char err[1024];
 		size_t n = len > 600 ? 600 : len;
 		while (n > 0 && (output[n - 1] == '\n' || output[n - 1] == '\r'))
@@ -72,7 +78,7 @@ static void workspace_git_done(struct proc *p, int status, const char *output, s
 		workspace_finish(job, -EIO, err);
 		return;
 	}
-	if (job->step == WS_BASE) {
+	if (job->step == WS_BARE_BASE) {
 		size_t n = strspn(output, "0123456789abcdef");
 		if (n < 40 || n >= sizeof(job->base)) {
 			workspace_finish(job, -EIO, "git rev-parse HEAD did not print a commit");
@@ -81,7 +87,11 @@ static void workspace_git_done(struct proc *p, int status, const char *output, s
 		memcpy(job->base, output, n);
 		job->base[n] = '\0';
 	}
-	job->step++;
+	job->step = job->step == WS_BARE_BASE ? WS_DONE : job->step + 1;
+	if (job->step == WS_DONE) {
+		workspace_finish(job, 0, NULL);
+		return;
+	}
 	workspace_next(job);
 }
 
@@ -99,18 +109,16 @@ static int workspace_chown_entry(const char *path, const struct stat *st, int fl
 	return 0;
 }
 
-static int workspace_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw);
-
 static void workspace_chown_work(uv_work_t *work)
 {
 	struct workspace_job *job = work->data;
-	/* FETCH_HEAD names the origin; the reflog would show where the branch
-	 * came from. Neither is the agent's business. */
+	/* The reflog would show where the branch came from; it is not the
+	 * agent's business. */
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/.git/FETCH_HEAD", job->dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/.git/logs", job->dir);
-	nftw(path, workspace_remove_entry, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT);
+	tree_remove(path);
 	workspace_chown_uid = job->uid;
 	workspace_chown_error = 0;
 	if (nftw(job->dir, workspace_chown_entry, 32, FTW_PHYS | FTW_MOUNT) < 0)
@@ -147,19 +155,20 @@ static void workspace_next(struct workspace_job *job)
 	const char *argv[16];
 	size_t n = 0;
 	argv[n++] = job->fleet->git;
+	char *refspec = NULL;
 	switch (job->step) {
-	case WS_INIT:
+	case WS_BARE_INIT:
 		argv[n++] = "init";
 		argv[n++] = "-q";
+		argv[n++] = "--bare";
 		argv[n++] = "--template=";
-		argv[n++] = "-b";
-		argv[n++] = "agentd";
 		argv[n++] = job->dir;
 		break;
-	case WS_FETCH:
+	case WS_BARE_FETCH:
 		/* Only the ref and its ancestors arrive: no other branch, no
 		 * tag, and nothing that came after the base. The origin is
 		 * the user's repository, whoever owns it. */
+		refspec = xasprintf("%s:refs/heads/agentd", job->ref);
 		argv[n++] = "-C";
 		argv[n++] = job->dir;
 		argv[n++] = "-c";
@@ -170,22 +179,37 @@ static void workspace_next(struct workspace_job *job)
 		argv[n++] = "--no-recurse-submodules";
 		argv[n++] = "--";
 		argv[n++] = job->repo;
-		argv[n++] = job->ref;
+		argv[n++] = refspec;
 		break;
-	case WS_CHECKOUT:
-		argv[n++] = "-C";
-		argv[n++] = job->dir;
-		argv[n++] = "checkout";
-		argv[n++] = "-q";
-		argv[n++] = "-B";
-		argv[n++] = "agentd";
-		argv[n++] = "FETCH_HEAD";
-		break;
-	case WS_BASE:
+	case WS_BARE_BASE:
 		argv[n++] = "-C";
 		argv[n++] = job->dir;
 		argv[n++] = "rev-parse";
-		argv[n++] = "HEAD";
+		argv[n++] = "refs/heads/agentd";
+		break;
+	case WS_CLONE:
+		/* A local clone of the base repository: the agent's branch
+		 * and its history, with objects copied, not linked. */
+		argv[n++] = "clone";
+		argv[n++] = "-q";
+		argv[n++] = "--no-hardlinks";
+		argv[n++] = "--single-branch";
+		argv[n++] = "--no-tags";
+		argv[n++] = "--template=";
+		argv[n++] = "-b";
+		argv[n++] = job->ref;
+		argv[n++] = "--";
+		argv[n++] = job->repo;
+		argv[n++] = job->dir;
+		break;
+	case WS_UNREMOTE:
+		/* No remote: nothing points back at where the objects came
+		 * from. */
+		argv[n++] = "-C";
+		argv[n++] = job->dir;
+		argv[n++] = "remote";
+		argv[n++] = "remove";
+		argv[n++] = "origin";
 		break;
 	case WS_CHOWN: {
 		free(env_home);
@@ -200,6 +224,7 @@ static void workspace_next(struct workspace_job *job)
 	struct proc *p = NULL;
 	int rc = proc_run(job->fleet->loop, argv, env, NULL, workspace_git_done, job, &p, err, sizeof(err));
 	free(env_home);
+	free(refspec);
 	if (rc < 0) {
 		workspace_finish(job, rc, err);
 		return;
@@ -208,12 +233,12 @@ static void workspace_next(struct workspace_job *job)
 		*job->proc = p;
 }
 
-void workspace_create(struct fleet *f, const char *repo, const char *ref, const char *dir, uint32_t uid,
-		      struct proc **proc, workspace_ready_fn ready, void *arg)
+static void workspace_start(struct fleet *f, enum workspace_step first, const char *repo, const char *ref,
+			    const char *dir, uint32_t uid, struct proc **proc, workspace_ready_fn ready, void *arg)
 {
 	struct workspace_job *job = xcalloc(1, sizeof(*job));
 	job->fleet = f;
-	/* A local path is fetched as it is; file:// URLs too. */
+	job->step = first;
 	job->repo = xstrdup(repo);
 	job->ref = xstrdup(ref);
 	job->dir = xstrdup(dir);
@@ -222,7 +247,20 @@ void workspace_create(struct fleet *f, const char *repo, const char *ref, const 
 	job->proc = proc;
 	job->ready = ready;
 	job->arg = arg;
+	job->started_ns = uv_hrtime();
 	workspace_next(job);
+}
+
+void workspace_base(struct fleet *f, const char *origin, const char *ref, const char *base_git, struct proc **proc,
+		    workspace_ready_fn ready, void *arg)
+{
+	workspace_start(f, WS_BARE_INIT, origin, ref, base_git, 0, proc, ready, arg);
+}
+
+void workspace_checkout(struct fleet *f, const char *base_git, const char *dir, uint32_t uid, struct proc **proc,
+			workspace_ready_fn ready, void *arg)
+{
+	workspace_start(f, WS_CLONE, base_git, "agentd", dir, uid, proc, ready, arg);
 }
 
 /* ---- measure and remove ---- */
@@ -236,6 +274,8 @@ struct workspace_walk {
 	int status;
 	workspace_done_fn done;
 	void *arg;
+	struct fleet *fleet; /* for its accounting */
+	uint64_t started_ns;
 };
 
 static _Thread_local uint64_t workspace_walk_bytes;
@@ -250,24 +290,11 @@ static int workspace_measure_entry(const char *path, const struct stat *st, int 
 	return workspace_walk_bytes > workspace_walk_limit ? 1 : 0;
 }
 
-static int workspace_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
 static void workspace_walk_work(uv_work_t *work)
 {
 	struct workspace_walk *w = work->data;
 	if (w->remove) {
-		/* FTW_PHYS: links are removed, never followed; FTW_MOUNT: a
-		 * mount inside (there should be none) is left alone. */
-		w->status = nftw(w->dir, workspace_remove_entry, 32, FTW_PHYS | FTW_DEPTH | FTW_MOUNT) < 0 ? -errno : 0;
+		w->status = tree_remove(w->dir);
 		return;
 	}
 	workspace_walk_bytes = 0;
@@ -280,6 +307,7 @@ static void workspace_walk_done(uv_work_t *work, int status)
 {
 	(void)status;
 	struct workspace_walk *w = work->data;
+	w->fleet->workspace_ns += uv_hrtime() - w->started_ns;
 	if (w->done)
 		w->done(w->status, w->bytes, w->arg);
 	free(w->dir);
@@ -296,6 +324,8 @@ static void workspace_walk(struct fleet *f, const char *dir, uint64_t limit, boo
 	w->remove = remove;
 	w->done = done;
 	w->arg = arg;
+	w->fleet = f;
+	w->started_ns = uv_hrtime();
 	uv_queue_work(f->loop, &w->work, workspace_walk_work, workspace_walk_done);
 }
 

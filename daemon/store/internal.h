@@ -67,6 +67,11 @@ sqlite3_stmt *store_stmt(struct store_conn *conn, const char *sql, char *err, si
 struct store_conn *store_reader(struct store *s);
 /* Runs statement text that returns no rows. */
 int store_exec(struct store_conn *conn, const char *sql, char *err, size_t errlen);
+/* Steps a statement that returns no rows and resets it; 0 or -EIO with err. */
+int store_step_done(struct store_conn *conn, sqlite3_stmt *stmt, char *err, size_t errlen);
+/* Appends an event with the next seq of its task (runs.c); *seq gets it. */
+int store_insert_event(struct store_conn *conn, const char *task_id, const char *run_id, const char *kind,
+		       const char *data, int64_t now_ms, int64_t *seq, char *err, size_t errlen);
 
 /* migrate.c */
 extern const struct embedded_file agentd_migrations[];
@@ -76,6 +81,12 @@ int store_migrations_check(const struct embedded_file *files, size_t count, char
 /* Brings db to the newest schema in one transaction; refuses a database
  * newer than the files. */
 int store_migrate(sqlite3 *db, const struct embedded_file *files, size_t count, char *err, size_t errlen);
+
+/* verify.c */
+/* Moves a task to where its runs and verifications put it (running,
+ * queued, verifying, awaiting_review with the best run, or failed). */
+int store_settle_task(struct store_conn *conn, const char *task_id, int64_t now_ms, enum task_state *from,
+		      enum task_state *to, char *err, size_t errlen);
 
 /* tasks.c */
 /* Loads the per-state counts at start-up (loop thread). */

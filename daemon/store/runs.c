@@ -16,14 +16,12 @@
 	"started_ms, ended_ms"
 
 static const char sql_task_state[] = "SELECT state, repo_identity FROM tasks WHERE id = ?1";
+static const char sql_task_attempts[] = "SELECT attempts, baseline_passed IS NOT NULL FROM tasks WHERE id = ?1";
 static const char sql_attempts[] =
 	"SELECT COUNT(*) FROM runs WHERE task_id = ?1 AND (outcome IS NULL OR outcome != 'interrupted')";
 static const char sql_insert_run[] = "INSERT INTO runs (id, task_id, attempt, slot, state, started_ms) "
 				     "VALUES (?1, ?2, ?3, ?4, 'running', ?5)";
 static const char sql_set_task_state[] = "UPDATE tasks SET state = ?2, reason = ?3, updated_ms = ?4 WHERE id = ?1";
-static const char sql_end_run[] =
-	"UPDATE runs SET state = 'ended', outcome = ?2, detail = ?3, base_commit = ?4, steps = ?5, tokens_in = ?6, "
-	"tokens_out = ?7, changed = ?8, ended_ms = ?9 WHERE id = ?1";
 static const char sql_next_seq[] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE task_id = ?1";
 static const char sql_insert_event[] =
 	"INSERT INTO events (task_id, seq, run_id, kind, data, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -40,8 +38,11 @@ static const char sql_list_events[] =
 	"AND (?3 IS NULL OR run_id = ?3) ORDER BY seq LIMIT ?4";
 static const char sql_memories[] = "SELECT text FROM memories WHERE scope = ?1 ORDER BY pinned DESC, id LIMIT ?2";
 static const char sql_next_queued[] =
-	"SELECT id FROM tasks WHERE state = 'queued' AND repo_identity NOT IN (SELECT value FROM json_each(?1)) "
-	"AND id NOT IN (SELECT value FROM json_each(?2)) ORDER BY priority DESC, seq LIMIT 1";
+	"SELECT id FROM tasks t WHERE (t.state = 'queued' OR (t.state = 'running' AND t.baseline_passed IS NOT NULL "
+	"AND "
+	"(SELECT COUNT(*) FROM runs r WHERE r.task_id = t.id AND (r.outcome IS NULL OR r.outcome != 'interrupted')) "
+	"< t.attempts)) AND t.repo_identity NOT IN (SELECT value FROM json_each(?1)) "
+	"AND t.id NOT IN (SELECT value FROM json_each(?2)) ORDER BY t.priority DESC, t.seq LIMIT 1";
 
 void run_record_free(struct run_record *run)
 {
@@ -60,8 +61,15 @@ static void run_record_copy(struct run_record *dst, const struct run_record *src
 
 void run_record_write_json(const struct run_record *run, struct buf *out)
 {
+	buf_append_char(out, '{');
+	run_record_write_json_members(run, out);
+	buf_append_char(out, '}');
+}
+
+void run_record_write_json_members(const struct run_record *run, struct buf *out)
+{
 	char when[40];
-	buf_append_str(out, "{\"id\":");
+	buf_append_str(out, "\"id\":");
 	json_write_string(out, run->id);
 	buf_printf(out, ",\"attempt\":%u,\"slot\":%d,\"state\":\"%s\",\"outcome\":", run->attempt, run->slot,
 		   run->ended ? "ended" : "running");
@@ -88,21 +96,10 @@ void run_record_write_json(const struct run_record *run, struct buf *out)
 	buf_printf(out, ",\"started_at\":\"%s\",\"ended_at\":", when);
 	if (run->ended) {
 		task_format_time(run->ended_ms, when, sizeof(when));
-		buf_printf(out, "\"%s\"}", when);
+		buf_printf(out, "\"%s\"", when);
 	} else {
-		buf_append_str(out, "null}");
+		buf_append_str(out, "null");
 	}
-}
-
-static int step_done(struct store_conn *conn, sqlite3_stmt *stmt, char *err, size_t errlen)
-{
-	int rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(conn->db));
-		return -EIO;
-	}
-	return 0;
 }
 
 /* Reads a task's state (and optionally its repository identity). */
@@ -136,12 +133,11 @@ static int runs_set_task_state(struct store_conn *conn, const char *task_id, enu
 	if (reason)
 		sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, now_ms);
-	return step_done(conn, stmt, err, errlen);
+	return store_step_done(conn, stmt, err, errlen);
 }
 
-/* Appends an event with the next seq of its task. */
-static int runs_insert_event(struct store_conn *conn, const char *task_id, const char *run_id, const char *kind,
-			     const char *data, int64_t now_ms, int64_t *seq, char *err, size_t errlen)
+int store_insert_event(struct store_conn *conn, const char *task_id, const char *run_id, const char *kind,
+		       const char *data, int64_t now_ms, int64_t *seq, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_stmt(conn, sql_next_seq, err, errlen);
 	if (!stmt)
@@ -162,7 +158,7 @@ static int runs_insert_event(struct store_conn *conn, const char *task_id, const
 	sqlite3_bind_text(stmt, 4, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 5, data, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, now_ms);
-	return step_done(conn, stmt, err, errlen);
+	return store_step_done(conn, stmt, err, errlen);
 }
 
 /* ---- start ---- */
@@ -174,8 +170,6 @@ struct runs_op {
 	enum task_state to;    /* finish: the task's next state */
 	enum task_state from;  /* the task's state before */
 	bool moved;            /* the task's state changed */
-	char *reason;          /* finish: the task's reason */
-	char *data;            /* finish: run_ended event data */
 	int64_t now_ms;
 	store_run_fn cb;
 	void *arg;
@@ -187,7 +181,8 @@ static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *
 	int rc = runs_task_state(conn, r->run.task_id, &r->from, NULL, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (r->from != TASK_QUEUED) {
+	/* Another attempt of a running task starts too. */
+	if (r->from != TASK_QUEUED && r->from != TASK_RUNNING) {
 		snprintf(err, errlen, "task %s is %s, not queued", r->run.task_id, task_state_name(r->from));
 		return -EPERM;
 	}
@@ -201,6 +196,24 @@ static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *
 	}
 	r->run.attempt = (unsigned)sqlite3_column_int(stmt, 0) + 1;
 	sqlite3_reset(stmt);
+	if (r->from == TASK_RUNNING) {
+		/* The scheduler reads a snapshot that may predate a start
+		 * committed since: the attempts left are counted here. */
+		if (!(stmt = store_stmt(conn, sql_task_attempts, err, errlen)))
+			return -EIO;
+		sqlite3_bind_text(stmt, 1, r->run.task_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(stmt) != SQLITE_ROW) {
+			sqlite3_reset(stmt);
+			return -EIO;
+		}
+		unsigned attempts = (unsigned)sqlite3_column_int(stmt, 0);
+		bool baseline = sqlite3_column_int(stmt, 1) != 0;
+		sqlite3_reset(stmt);
+		if (!baseline || r->run.attempt > attempts) {
+			snprintf(err, errlen, "task %s is running and has no attempt left to start", r->run.task_id);
+			return -EPERM;
+		}
+	}
 	if (!(stmt = store_stmt(conn, sql_insert_run, err, errlen)))
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, r->run.id, -1, SQLITE_STATIC);
@@ -208,16 +221,18 @@ static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *
 	sqlite3_bind_int(stmt, 3, (int)r->run.attempt);
 	sqlite3_bind_int(stmt, 4, r->run.slot);
 	sqlite3_bind_int64(stmt, 5, r->run.started_ms);
-	if ((rc = step_done(conn, stmt, err, errlen)) < 0)
+	if ((rc = store_step_done(conn, stmt, err, errlen)) < 0)
 		return rc;
-	if ((rc = runs_set_task_state(conn, r->run.task_id, TASK_RUNNING, NULL, r->now_ms, err, errlen)) < 0)
-		return rc;
-	r->moved = true;
-	r->to = TASK_RUNNING;
+	if (r->from == TASK_QUEUED) {
+		if ((rc = runs_set_task_state(conn, r->run.task_id, TASK_RUNNING, NULL, r->now_ms, err, errlen)) < 0)
+			return rc;
+		r->moved = true;
+		r->to = TASK_RUNNING;
+	}
 	char data[128];
 	snprintf(data, sizeof(data), "{\"attempt\":%u,\"slot\":%d}", r->run.attempt, r->run.slot);
 	int64_t seq;
-	return runs_insert_event(conn, r->run.task_id, r->run.id, "run_started", data, r->now_ms, &seq, err, errlen);
+	return store_insert_event(conn, r->run.task_id, r->run.id, "run_started", data, r->now_ms, &seq, err, errlen);
 }
 
 static void runs_op_done(struct store_op *op, int status, const char *err)
@@ -229,8 +244,6 @@ static void runs_op_done(struct store_op *op, int status, const char *err)
 	}
 	r->cb(status, &r->run, err, r->arg);
 	run_record_free(&r->run);
-	free(r->reason);
-	free(r->data);
 	free(r);
 }
 
@@ -251,54 +264,6 @@ void store_runs_start(struct store *s, const struct run_record *run, int64_t now
 {
 	struct runs_op *r = runs_op_new(s, run, now_ms, cb, arg);
 	r->op.apply = runs_start_apply;
-	store_submit(s, &r->op);
-}
-
-/* ---- finish ---- */
-
-static int runs_finish_apply(struct store_conn *conn, struct store_op *op, char *err, size_t errlen)
-{
-	struct runs_op *r = (struct runs_op *)op;
-	const struct run_record *run = &r->run;
-	sqlite3_stmt *stmt = store_stmt(conn, sql_end_run, err, errlen);
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, run->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, run_outcome_name(run->outcome), -1, SQLITE_STATIC);
-	if (run->detail)
-		sqlite3_bind_text(stmt, 3, run->detail, -1, SQLITE_STATIC);
-	if (run->base_commit)
-		sqlite3_bind_text(stmt, 4, run->base_commit, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, (int)run->steps);
-	sqlite3_bind_int64(stmt, 6, (int64_t)run->tokens_in);
-	sqlite3_bind_int64(stmt, 7, (int64_t)run->tokens_out);
-	if (run->changed >= 0)
-		sqlite3_bind_int(stmt, 8, run->changed);
-	sqlite3_bind_int64(stmt, 9, run->ended_ms);
-	int rc = step_done(conn, stmt, err, errlen);
-	if (rc < 0)
-		return rc;
-	if ((rc = runs_task_state(conn, run->task_id, &r->from, NULL, err, errlen)) < 0)
-		return rc;
-	/* A task canceled while its run was ending keeps its state. */
-	if (r->from == TASK_RUNNING && task_state_can_move(TASK_RUNNING, r->to)) {
-		if ((rc = runs_set_task_state(conn, run->task_id, r->to, r->reason, r->now_ms, err, errlen)) < 0)
-			return rc;
-		r->moved = true;
-	}
-	int64_t seq;
-	return runs_insert_event(conn, run->task_id, run->id, "run_ended", r->data ? r->data : "{}", r->now_ms, &seq,
-				 err, errlen);
-}
-
-void store_runs_finish(struct store *s, const struct run_record *run, enum task_state to, const char *reason,
-		       const char *data, store_run_fn cb, void *arg)
-{
-	struct runs_op *r = runs_op_new(s, run, run->ended_ms, cb, arg);
-	r->op.apply = runs_finish_apply;
-	r->to = to;
-	r->reason = reason ? xstrdup(reason) : NULL;
-	r->data = data ? xstrdup(data) : NULL;
 	store_submit(s, &r->op);
 }
 
@@ -324,7 +289,7 @@ struct events_op {
 static int events_apply(struct store_conn *conn, struct store_op *op, char *err, size_t errlen)
 {
 	struct events_op *e = (struct events_op *)op;
-	int rc = runs_insert_event(conn, e->task_id, e->run_id, e->kind, e->data, e->now_ms, &e->seq, err, errlen);
+	int rc = store_insert_event(conn, e->task_id, e->run_id, e->kind, e->data, e->now_ms, &e->seq, err, errlen);
 	if (rc == 0 && e->has_progress) {
 		sqlite3_stmt *stmt = store_stmt(conn, sql_run_progress, err, errlen);
 		if (!stmt)
@@ -333,7 +298,7 @@ static int events_apply(struct store_conn *conn, struct store_op *op, char *err,
 		sqlite3_bind_int(stmt, 2, (int)e->progress.steps);
 		sqlite3_bind_int64(stmt, 3, (int64_t)e->progress.tokens_in);
 		sqlite3_bind_int64(stmt, 4, (int64_t)e->progress.tokens_out);
-		rc = step_done(conn, stmt, err, errlen);
+		rc = store_step_done(conn, stmt, err, errlen);
 	}
 	for (size_t i = 0; rc == 0 && i < e->note_count; i++) {
 		sqlite3_stmt *stmt = store_stmt(conn, sql_insert_memory, err, errlen);
@@ -343,7 +308,7 @@ static int events_apply(struct store_conn *conn, struct store_op *op, char *err,
 		sqlite3_bind_text(stmt, 2, e->notes[i], -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 3, e->task_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 4, e->now_ms);
-		rc = step_done(conn, stmt, err, errlen);
+		rc = store_step_done(conn, stmt, err, errlen);
 	}
 	return rc;
 }
@@ -394,8 +359,8 @@ struct interrupt_op {
 	struct store_op op; /* must be first */
 	struct store *store;
 	int64_t now_ms;
-	uint64_t count;    /* runs interrupted */
-	uint64_t requeued; /* tasks moved running → queued */
+	uint64_t count;                  /* runs interrupted */
+	int64_t moved[TASK_STATE_COUNT]; /* tasks into (+) and out of (-) each state */
 	store_count_fn cb;
 	void *arg;
 };
@@ -429,20 +394,18 @@ static int interrupt_apply(struct store_conn *conn, struct store_op *op, char *e
 		sqlite3_bind_text(stmt, 1, ids[i][0], -1, SQLITE_STATIC);
 		sqlite3_bind_text(stmt, 2, "the daemon stopped while the run was in progress", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 3, io->now_ms);
-		if ((rc = step_done(conn, stmt, err, errlen)) < 0)
+		if ((rc = store_step_done(conn, stmt, err, errlen)) < 0)
 			break;
-		enum task_state st;
-		if ((rc = runs_task_state(conn, ids[i][1], &st, NULL, err, errlen)) < 0)
+		enum task_state from, to;
+		if ((rc = store_settle_task(conn, ids[i][1], io->now_ms, &from, &to, err, errlen)) < 0)
 			break;
-		if (st == TASK_RUNNING) {
-			rc = runs_set_task_state(conn, ids[i][1], TASK_QUEUED, "interrupted", io->now_ms, err, errlen);
-			io->requeued++;
-		}
+		io->moved[from]--;
+		io->moved[to]++;
 		int64_t seq;
 		if (rc == 0)
-			rc = runs_insert_event(conn, ids[i][1], ids[i][0], "run_ended",
-					       "{\"outcome\":\"interrupted\",\"requeued\":true}", io->now_ms, &seq, err,
-					       errlen);
+			rc = store_insert_event(conn, ids[i][1], ids[i][0], "run_ended",
+						"{\"outcome\":\"interrupted\",\"requeued\":true}", io->now_ms, &seq,
+						err, errlen);
 		io->count++;
 	}
 	free(ids);
@@ -453,8 +416,8 @@ static void interrupt_done(struct store_op *op, int status, const char *err)
 {
 	struct interrupt_op *io = (struct interrupt_op *)op;
 	if (status == 0) {
-		io->store->task_counts[TASK_RUNNING] -= io->requeued;
-		io->store->task_counts[TASK_QUEUED] += io->requeued;
+		for (unsigned i = 0; i < TASK_STATE_COUNT; i++)
+			io->store->task_counts[i] += (uint64_t)io->moved[i];
 	}
 	io->cb(status, io->count, err, io->arg);
 	free(io);

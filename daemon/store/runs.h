@@ -54,17 +54,15 @@ typedef void (*store_count_fn)(int status, uint64_t count, const char *err, void
 void run_record_free(struct run_record *run);
 /* Appends the API's JSON form of a run. */
 void run_record_write_json(const struct run_record *run, struct buf *out);
+/* The same members without the enclosing braces. */
+void run_record_write_json_members(const struct run_record *run, struct buf *out);
 
-/* Inserts the run, moves its task queued → running and appends a
- * run_started event, in one transaction. The attempt number is one more
+/* Inserts the run, moves its task queued → running (another attempt of a
+ * running task starts too) and appends a run_started event, in one
+ * transaction. The attempt number is one more
  * than the task's runs that were not interrupted (a run restarted after a
  * crash keeps its number). */
 void store_runs_start(struct store *s, const struct run_record *run, int64_t now_ms, store_run_fn cb, void *arg);
-/* Records the end of a run (outcome, detail, counters, changed), moves the
- * task from running to `to` with reason (a task canceled meanwhile stays
- * canceled) and appends a run_ended event with data (a JSON object). */
-void store_runs_finish(struct store *s, const struct run_record *run, enum task_state to, const char *reason,
-		       const char *data, store_run_fn cb, void *arg);
 /* Appends an event (progress, when not NULL, updates the run's counters);
  * notes (note_count strings) go into memories for scope with the run's task
  * as source and trust "agent". cb may be NULL. */
@@ -91,7 +89,9 @@ void store_events_free_list(struct store_event *events, size_t count);
 int store_memories_texts(struct store *s, const char *scope, size_t limit, char ***texts, size_t *count, char *err,
 			 size_t errlen);
 
-/* The queued task to run next: highest priority, then oldest, whose
+/* The task to run next: highest priority, then oldest, among the queued
+ * and the running ones with attempts left (once their baseline is known),
+ * whose
  * repository is not in full_repos and which is not in exclude (tasks being
  * started). Returns 0, -ENOENT when none, or -EIO. */
 int store_tasks_next_queued(struct store *s, const char *const *full_repos, size_t full_count,

@@ -46,6 +46,17 @@ int store_exec(struct store_conn *conn, const char *sql, char *err, size_t errle
 	return 0;
 }
 
+int store_step_done(struct store_conn *conn, sqlite3_stmt *stmt, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(conn->db));
+		return -EIO;
+	}
+	return 0;
+}
+
 static void store_conn_close(struct store_conn *conn)
 {
 	for (size_t i = 0; i < conn->count; i++)

@@ -13,12 +13,14 @@
 /* Column order read by tasks_row_read. */
 #define TASK_COLUMNS                                                                                                   \
 	"id, state, repo, repo_identity, ref, instruction, test_command, priority, labels, attempts, "                 \
-	"budget_steps, budget_tokens, budget_seconds, reason, created_ms, updated_ms, seq"
+	"budget_steps, budget_tokens, budget_seconds, reason, created_ms, updated_ms, seq, verify_repeats, "           \
+	"baseline_passed, chosen_run"
 
 static const char sql_insert[] =
 	"INSERT INTO tasks (id, state, repo, repo_identity, ref, instruction, test_command, priority, labels, "
 	"attempts, budget_steps, budget_tokens, budget_seconds, reason, created_ms, updated_ms, idempotency_key, "
-	"request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+	"request_hash, verify_repeats) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+	"?17, ?18, ?19)";
 static const char sql_insert_label[] = "INSERT INTO task_labels (label, task_seq) VALUES (?1, ?2)";
 static const char sql_find_key[] = "SELECT id, request_hash FROM tasks WHERE idempotency_key = ?1";
 static const char sql_get[] = "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1";
@@ -74,6 +76,10 @@ static int tasks_row_read(sqlite3_stmt *stmt, struct task *t, int64_t *seq, char
 	t->updated_ms = sqlite3_column_int64(stmt, 15);
 	if (seq)
 		*seq = sqlite3_column_int64(stmt, 16);
+	t->verify_repeats = sqlite3_column_int(stmt, 17);
+	t->baseline_passed = sqlite3_column_type(stmt, 18) == SQLITE_NULL ? -1 : sqlite3_column_int(stmt, 18);
+	const char *chosen = (const char *)sqlite3_column_text(stmt, 19);
+	snprintf(t->chosen_run, sizeof(t->chosen_run), "%s", chosen ? chosen : "");
 	return 0;
 }
 
@@ -98,17 +104,6 @@ static int tasks_read(struct store_conn *conn, const char *id, struct task *out,
 	int r = tasks_row_read(stmt, out, NULL, err, errlen);
 	sqlite3_reset(stmt);
 	return r;
-}
-
-static int step_done(struct store_conn *conn, sqlite3_stmt *stmt, char *err, size_t errlen)
-{
-	int rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(conn->db));
-		return -EIO;
-	}
-	return 0;
 }
 
 /* ---- create ---- */
@@ -179,8 +174,9 @@ static int tasks_create_apply(struct store_conn *conn, struct store_op *op, char
 		sqlite3_bind_text(stmt, 17, c->key, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(stmt, 18, c->hash, STORE_TASK_HASH_BYTES, SQLITE_STATIC);
 	}
+	sqlite3_bind_int(stmt, 19, t->verify_repeats ? t->verify_repeats : 1);
 	cJSON_free(labels_text);
-	int rc = step_done(conn, stmt, err, errlen);
+	int rc = store_step_done(conn, stmt, err, errlen);
 	if (rc < 0)
 		return rc;
 	int64_t seq = sqlite3_last_insert_rowid(conn->db);
@@ -189,7 +185,7 @@ static int tasks_create_apply(struct store_conn *conn, struct store_op *op, char
 			return -EIO;
 		sqlite3_bind_text(stmt, 1, t->labels[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(stmt, 2, seq);
-		if ((rc = step_done(conn, stmt, err, errlen)) < 0)
+		if ((rc = store_step_done(conn, stmt, err, errlen)) < 0)
 			return rc;
 	}
 	return 0;
@@ -260,7 +256,7 @@ static int tasks_transition_apply(struct store_conn *conn, struct store_op *op, 
 	if (t->reason)
 		sqlite3_bind_text(stmt, 3, t->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 4, t->now_ms);
-	if ((rc = step_done(conn, stmt, err, errlen)) < 0)
+	if ((rc = store_step_done(conn, stmt, err, errlen)) < 0)
 		return rc;
 	t->task.state = t->to;
 	t->task.updated_ms = t->now_ms;

@@ -17,18 +17,24 @@ static char *fs_keep(char *path)
 	return path;
 }
 
-char *fs_repo(void)
+char *fs_repo_with(const char *files_cmd)
 {
-	char *dir = xasprintf("%s/origin", th_tempdir());
-	char *cmd = xasprintf("mkdir -p '%s' && cd '%s' && git init -q -b main . && "
-			      "printf 'test:\\n\\t@test -f fixed || (echo \"not fixed\"; exit 1)\\n' > Makefile && "
-			      "echo 'a fixture' > README && git add . && "
+	static int made;
+	char *dir = xasprintf("%s/origin%s%.0d", th_tempdir(), made ? "-" : "", made);
+	made++;
+	char *cmd = xasprintf("mkdir -p '%s' && cd '%s' && git init -q -b main . && { %s; } && git add . && "
 			      "git -c user.name=test -c user.email=test@localhost commit -qm 'the base'",
-			      dir, dir);
+			      dir, dir, files_cmd);
 	if (system(cmd) != 0)
 		th_fail(__FILE__, __LINE__, "cannot make the fixture repository");
 	free(cmd);
 	return fs_keep(dir);
+}
+
+char *fs_repo(void)
+{
+	return fs_repo_with("printf 'test:\\n\\t@test -f fixed || (echo \"not fixed\"; exit 1)\\n' > Makefile && "
+			    "echo 'a fixture' > README");
 }
 
 char *fs_script(const char *json)
@@ -67,8 +73,14 @@ struct th_daemon *fs_daemon(const char *script, const char *const *extra)
 
 char *fs_submit(struct th_daemon *d, const char *repo, const char *instruction, const char *extra)
 {
-	char *body = xasprintf("{\"repo\":\"%s\",\"instruction\":\"%s\",\"test_command\":\"make test\"%s%s}", repo,
-			       instruction, extra ? "," : "", extra ? extra : "");
+	return fs_submit_test(d, repo, instruction, "make test", extra);
+}
+
+char *fs_submit_test(struct th_daemon *d, const char *repo, const char *instruction, const char *test,
+		     const char *extra)
+{
+	char *body = xasprintf("{\"repo\":\"%s\",\"instruction\":\"%s\",\"test_command\":\"%s\"%s%s}", repo,
+			       instruction, test, extra ? "," : "", extra ? extra : "");
 	struct th_response r;
 	th_http_json(d, "POST", "/v1/tasks", body, NULL, &r);
 	free(body);

@@ -11,6 +11,9 @@
 /* A git repository whose `make test` fails until a file named "fixed"
  * exists; returns its path (kept by the support code for the whole test). */
 char *fs_repo(void);
+/* A git repository whose files the shell commands files_cmd make (run in
+ * it, before the one commit); returns its path (kept). */
+char *fs_repo_with(const char *files_cmd);
 /* Writes a scripted model's JSON to a file and returns its path (kept). */
 char *fs_script(const char *json);
 /* Starts agentd with --llm scripted:SCRIPT and extra args (NULL-terminated). */
@@ -19,6 +22,9 @@ struct th_daemon *fs_daemon_in(const char *data_dir, const char *script, const c
 /* Submits a task; returns its id (caller frees). extra is more JSON members
  * or NULL. */
 char *fs_submit(struct th_daemon *d, const char *repo, const char *instruction, const char *extra);
+/* The same with a test command of its own (JSON-escaped already). */
+char *fs_submit_test(struct th_daemon *d, const char *repo, const char *instruction, const char *test,
+		     const char *extra);
 /* GET path as JSON (caller frees with cJSON_Delete); fails the test unless 200. */
 cJSON *fs_get(struct th_daemon *d, const char *path);
 /* Waits until the task's state is one of states (comma-separated); returns

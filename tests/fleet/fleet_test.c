@@ -18,8 +18,8 @@ TEST(agent_edits_a_file_and_submits)
 		fs_script("{\"default\":[" BASH("cat Makefile") "," BASH("touch fixed && make test && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *id = fs_submit(d, repo, "make the tests pass", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
-	CHECK_STR(fs_str(task, "state"), "verifying");
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(task, "state"), "awaiting_review");
 	const cJSON *run = fs_last_run(task);
 	CHECK_STR(fs_str(run, "outcome"), "submitted");
 	CHECK_INT(fs_int(run, "attempt"), ==, 1);
@@ -39,7 +39,12 @@ TEST(agent_edits_a_file_and_submits)
 	CHECK_CONTAINS(fs_str(s2, "output"), "submitted");
 	const cJSON *end = fs_event(events, "run_ended", 1);
 	CHECK_STR(fs_str(end, "outcome"), "submitted");
-	CHECK_STR(fs_str(end, "task_state"), "verifying");
+	/* The tests failed on the base and pass with the patch. */
+	CHECK(cJSON_IsFalse(cJSON_GetObjectItem(fs_event(events, "baseline", 1), "passed")));
+	const cJSON *verified = fs_event(events, "verified", 1);
+	CHECK_STR(fs_str(verified, "verdict"), "passed");
+	CHECK_STR(fs_str(verified, "comparison"), "fixed");
+	CHECK_STR(fs_str(task, "chosen_run"), fs_str(run, "id"));
 	cJSON_Delete(events);
 	/* The origin repository is untouched. */
 	char *fixed = xasprintf("%s/fixed", repo);
@@ -64,8 +69,8 @@ TEST(reply_without_a_bash_block_gets_a_correction)
 		"\"```bash\\necho one\\n```\\nand\\n```bash\\necho two\\n```\"," BASH("touch fixed && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
-	CHECK_STR(fs_str(task, "state"), "verifying");
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(task, "state"), "awaiting_review");
 	CHECK_INT(fs_int(fs_last_run(task), "steps"), ==, 3);
 	cJSON *events = fs_events(d, id);
 	CHECK_CONTAINS(fs_str(fs_event(events, "step", 1), "error"), "0 bash blocks");
@@ -84,8 +89,8 @@ TEST(hanging_command_is_killed_at_the_command_timeout)
 	const char *args[] = {"--command-timeout", "1s", NULL};
 	struct th_daemon *d = fs_daemon(script, args);
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
-	CHECK_STR(fs_str(task, "state"), "verifying");
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(task, "state"), "awaiting_review");
 	cJSON *events = fs_events(d, id);
 	const cJSON *s1 = fs_event(events, "step", 1);
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(s1, "timed_out")));
@@ -111,14 +116,14 @@ TEST(agent_that_never_submits_is_ended_by_the_step_budget)
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *look = fs_submit(d, repo, "look only", "\"budget\":{\"max_steps\":3}");
 	char *edit = fs_submit(d, repo, "edit without submitting", "\"budget\":{\"max_steps\":3}");
-	cJSON *t1 = fs_wait_state(d, look, "verifying,failed", 30000);
+	cJSON *t1 = fs_wait_state(d, look, "awaiting_review,failed", 30000);
 	CHECK_STR(fs_str(t1, "state"), "failed");
 	CHECK_STR(fs_str(t1, "reason"), "budget_steps");
 	CHECK_STR(fs_str(fs_last_run(t1), "outcome"), "budget_steps");
 	CHECK_INT(fs_int(fs_last_run(t1), "steps"), ==, 3);
 	/* Changes are not thrown away because the agent forgot to submit. */
-	cJSON *t2 = fs_wait_state(d, edit, "verifying,failed", 30000);
-	CHECK_STR(fs_str(t2, "state"), "verifying");
+	cJSON *t2 = fs_wait_state(d, edit, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(t2, "state"), "awaiting_review");
 	CHECK_STR(fs_str(fs_last_run(t2), "outcome"), "budget_steps");
 	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(fs_last_run(t2), "changed")));
 	cJSON_Delete(t1);
@@ -135,7 +140,7 @@ TEST(repeating_the_same_command_ends_as_stuck)
 		"echo same") "," BASH("touch fixed && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
 	CHECK_STR(fs_str(task, "state"), "failed");
 	CHECK_STR(fs_str(task, "reason"), "stuck");
 	CHECK_INT(fs_int(fs_last_run(task), "steps"), ==, 3);
@@ -151,7 +156,7 @@ TEST(failing_tests_do_not_submit)
 	char *script = fs_script("{\"default\":[" BASH("make test && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
 	CHECK_STR(fs_str(task, "state"), "failed");
 	CHECK_STR(fs_str(task, "reason"), "llm_exhausted");
 	cJSON *events = fs_events(d, id);
@@ -174,8 +179,8 @@ TEST(remember_keeps_a_note_and_ignores_planted_entries)
 		"ln -s /etc/hostname /run/agentd/submit.x") "," BASH("touch fixed && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
-	CHECK_STR(fs_str(task, "state"), "verifying");
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(task, "state"), "awaiting_review");
 	cJSON *events = fs_events(d, id);
 	const cJSON *s1 = fs_event(events, "step", 1);
 	const cJSON *notes = cJSON_GetObjectItem(s1, "notes");
@@ -212,7 +217,7 @@ TEST(scripted_delay_and_error)
 	struct th_daemon *d = fs_daemon(script, NULL);
 	long long t0 = th_now_ms();
 	char *id = fs_submit(d, repo, "fix it", NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 30000);
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 30000);
 	CHECK_INT(th_now_ms() - t0, >=, 400);
 	CHECK_STR(fs_str(task, "state"), "failed");
 	CHECK_STR(fs_str(task, "reason"), "llm_error");

@@ -20,7 +20,7 @@
 static cJSON *run_agent(struct th_daemon *d, const char *repo, const char *instruction, char **id_out)
 {
 	char *id = fs_submit(d, repo, instruction, NULL);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 60000);
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 60000);
 	cJSON_Delete(task);
 	cJSON *events = fs_events(d, id);
 	if (id_out)
@@ -131,7 +131,7 @@ TEST(workspace_holds_nothing_past_the_base_commit)
 	struct th_daemon *d = fs_daemon(script, NULL);
 	char *extra = xasprintf("\"ref\":\"%s\"", base);
 	char *id = fs_submit(d, repo, "look at history", extra);
-	cJSON *task = fs_wait_state(d, id, "verifying,failed", 60000);
+	cJSON *task = fs_wait_state(d, id, "awaiting_review,failed", 60000);
 	CHECK_STR(fs_str(fs_last_run(task), "base_commit"), base);
 	cJSON *events = fs_events(d, id);
 	const char *out = fs_str(fs_event(events, "step", 1), "output");

@@ -102,6 +102,11 @@ TEST(submit_show_list_cancel)
 	CHECK(cJSON_IsArray(cJSON_GetObjectItem(shown, "runs")));
 	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(shown, "runs")), ==, 0);
 	cJSON_DeleteItemFromObject(shown, "runs");
+	/* Neither a baseline nor a verdict before any agent ran. */
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(shown, "baseline")));
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(shown, "verdict")));
+	cJSON_DeleteItemFromObject(shown, "baseline");
+	cJSON_DeleteItemFromObject(shown, "verdict");
 	char *a = cJSON_PrintUnformatted(task), *b = cJSON_PrintUnformatted(shown);
 	CHECK_STR(a, b);
 	free(a);
