@@ -85,6 +85,8 @@ static const struct config_option config_options[] = {
 	{"sandbox-memory", CONFIG_SIZE, OPT(sandbox_memory_bytes), "2G", 16 << 20, 1ull << 44, "SIZE",
 	 "memory limit of each agent command"},
 	{"sandbox-pids", CONFIG_UINT, OPT(sandbox_pids), "256", 8, 100000, "N", "process limit of each agent command"},
+	{"sandbox-nice", CONFIG_UINT, OPT(sandbox_nice), "10", 0, 19, "N",
+	 "niceness of agent commands, tests and git work (0: agentd's own), so that the daemon stays responsive"},
 	{"sandbox-tmp", CONFIG_SIZE, OPT(sandbox_tmp_bytes), "1G", 1 << 20, 1ull << 44, "SIZE",
 	 "size of /tmp for each agent command"},
 	{"command-timeout", CONFIG_DURATION, OPT(command_timeout_ms), "120s", 100, 24ull * 3600 * 1000, "DURATION",

@@ -49,6 +49,7 @@ struct config {
 	uint64_t min_free_disk_bytes;   /* below this free space, agents pause and submits get 503 */
 	uint64_t sandbox_memory_bytes;  /* per command */
 	uint64_t sandbox_pids;          /* per command */
+	uint64_t sandbox_nice;          /* niceness of agents' commands, tests and host git */
 	uint64_t sandbox_tmp_bytes;     /* /tmp per command */
 	uint64_t command_timeout_ms;    /* per command */
 	uint64_t observation_max_bytes; /* output an agent sees of one command */

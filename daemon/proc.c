@@ -1,4 +1,4 @@
-/* uv_spawn with output capture. */
+/* Host processes with output capture. */
 #include "daemon/proc.h"
 
 #include <errno.h>
@@ -25,6 +25,7 @@ struct proc {
 	bool exited;           /* the exit callback ran */
 	int open_streams;      /* pipes not at their end yet */
 	int closing;           /* handles whose close is pending */
+	char *name;            /* argv[0], for errors */
 	proc_done_fn done;
 	void *arg;
 };
@@ -37,6 +38,7 @@ static void proc_closed(uv_handle_t *handle)
 	if (p->done)
 		p->done(p, p->status, p->output.data ? p->output.data : "", p->output.len, p->arg);
 	buf_free(&p->output);
+	free(p->name);
 	free(p);
 }
 
@@ -51,19 +53,28 @@ static void proc_maybe_done(struct proc *p)
 
 static void proc_on_exit(struct process *child, int64_t exit_status, int term_signal, void *arg)
 {
-	(void)child;
 	struct proc *p = arg;
 	p->child = NULL;
 	p->status = term_signal ? 128 + term_signal : (int)exit_status;
+	if (process_spawn_error(child)) {
+		/* It never ran: say why, as the process would have. */
+		const char *why = strerror(process_spawn_error(child));
+		buf_printf(&p->output, "cannot run %s: %s\n", p->name, why);
+		p->status = -process_spawn_error(child);
+	}
 	p->exited = true;
 	proc_maybe_done(p);
 }
 
+/* Reads land in one buffer of the loop thread: each is copied out before
+ * the next (no allocation per read). */
 static void proc_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	(void)handle;
-	buf->base = xmalloc(suggested);
-	buf->len = suggested;
+	(void)suggested;
+	static char scratch[64 << 10];
+	buf->base = scratch;
+	buf->len = sizeof(scratch);
 }
 
 static void proc_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -73,7 +84,6 @@ static void proc_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 		size_t room = PROC_OUTPUT_MAX - p->output.len;
 		buf_append(&p->output, buf->base, (size_t)nread < room ? (size_t)nread : room);
 	}
-	free(buf->base);
 	if (nread < 0) {
 		uv_read_stop(stream);
 		p->open_streams--;
@@ -81,8 +91,8 @@ static void proc_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 	}
 }
 
-int proc_run(uv_loop_t *loop, const char *const *argv, const char *const *env, const char *cwd, proc_done_fn done,
-	     void *arg, struct proc **out, char *err, size_t errlen)
+int proc_run(uv_loop_t *loop, const char *const *argv, const char *const *env, const char *cwd, int nice,
+	     proc_done_fn done, void *arg, struct proc **out, char *err, size_t errlen)
 {
 	int out_parent = -1, out_child = -1, err_parent = -1, err_child = -1;
 	int rc = process_pipe(&out_parent, &out_child, false);
@@ -95,6 +105,7 @@ int proc_run(uv_loop_t *loop, const char *const *argv, const char *const *env, c
 	struct proc *p = xcalloc(1, sizeof(*p));
 	p->done = done;
 	p->arg = arg;
+	p->name = xstrdup(argv[0]);
 	struct process_options so = {
 		.file = argv[0],
 		.argv = (char *const *)argv,
@@ -102,13 +113,15 @@ int proc_run(uv_loop_t *loop, const char *const *argv, const char *const *env, c
 		.cwd = cwd,
 		.fds = {-1, out_child, err_child},
 		.nfds = 3,
+		.nice = nice,
 	};
-	rc = process_spawn(loop, &so, proc_on_exit, p, &p->child, NULL);
+	rc = process_spawn(loop, &so, proc_on_exit, p, &p->child);
 	close(out_child);
 	close(err_child);
 	out_child = err_child = -1;
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(-rc));
+		free(p->name);
 		free(p);
 		goto fail;
 	}

@@ -112,6 +112,8 @@ int sandbox_config_check(const struct sandbox_config *cfg, char *err, size_t err
 		return config_fail(err, errlen, "%s: at most 1000000", "--cpu-seconds");
 	if (cfg->nofile > CONFIG_MAX_COUNT)
 		return config_fail(err, errlen, "%s: at most 1000000", "--nofile");
+	if (cfg->nice > 19)
+		return config_fail(err, errlen, "%s: from 1 to 19", "--nice");
 	if (cfg->seccomp == SANDBOX_SECCOMP_FILE && (!cfg->seccomp_file || !*cfg->seccomp_file))
 		return config_fail(err, errlen, "%s: empty file name", "--seccomp");
 	size_t argc = 0;
@@ -193,6 +195,8 @@ char **sandbox_config_argv(const struct sandbox_config *cfg, const char *executa
 		config_argv_number(&a, "--file-size", cfg->file_size_bytes, "");
 	if (cfg->nofile)
 		config_argv_number(&a, "--nofile", cfg->nofile, "");
+	if (cfg->nice)
+		config_argv_number(&a, "--nice", cfg->nice, "");
 	if (cfg->seccomp == SANDBOX_SECCOMP_OFF)
 		config_argv_flag(&a, "--seccomp", "off");
 	else if (cfg->seccomp == SANDBOX_SECCOMP_FILE) {

@@ -2,9 +2,11 @@
  * (see --help, and POLICY.md for the seccomp rules). */
 #include "sandbox/internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -51,6 +53,15 @@ int main(int argc, char **argv)
 	if (opts.json_fd >= 0 && fcntl(opts.json_fd, F_GETFD) < 0) {
 		fprintf(stderr, "agentd-sandbox: --json-fd %d: not an open file descriptor\n", opts.json_fd);
 		return SANDBOX_EXIT_USAGE;
+	}
+	/* Everything inside inherits it, and RLIMIT_NICE keeps it from
+	 * climbing back. */
+	errno = 0;
+	int niceness = getpriority(PRIO_PROCESS, 0);
+	if (opts.cfg.nice && errno == 0 && (int)opts.cfg.nice > niceness &&
+	    setpriority(PRIO_PROCESS, 0, (int)opts.cfg.nice) < 0) {
+		fprintf(stderr, "agentd-sandbox: --nice: %s\n", strerror(errno));
+		return SANDBOX_EXIT_SETUP;
 	}
 	struct policy *policy = NULL;
 	if (policy_new(&opts.cfg, &policy, err, sizeof(err)) < 0) {

@@ -30,6 +30,7 @@ enum options_flag {
 	OPT_MAX_OUTPUT,
 	OPT_FILE_SIZE,
 	OPT_NOFILE,
+	OPT_NICE,
 	OPT_SECCOMP,
 	OPT_JSON,
 	OPT_JSON_FD,
@@ -60,6 +61,7 @@ static const struct {
 	[OPT_MAX_OUTPUT] = {"--max-output", 1, false},
 	[OPT_FILE_SIZE] = {"--file-size", 1, false},
 	[OPT_NOFILE] = {"--nofile", 1, false},
+	[OPT_NICE] = {"--nice", 1, false},
 	[OPT_SECCOMP] = {"--seccomp", 1, false},
 	[OPT_JSON] = {"--json", 0, false},
 	[OPT_JSON_FD] = {"--json-fd", 1, false},
@@ -104,6 +106,8 @@ static const char options_help[] =
 	"                         stderr, with a marker saying how much was cut\n"
 	"  --file-size SIZE       largest file the command may write (RLIMIT_FSIZE)\n"
 	"  --nofile N             open file limit (default 1024)\n"
+	"  --nice N               run everything inside at niceness N (1..19): below\n"
+	"                         the caller's priority, never above it\n"
 	"  --seccomp default|off|FILE\n"
 	"                         the system call policy (FILE: \"SYSCALL [ERRNO]\" lines,\n"
 	"                         \"@default\" for the built-in rules; see POLICY.md)\n"
@@ -191,6 +195,7 @@ static uint64_t *options_limit(struct sandbox_config *cfg, enum options_flag fla
 	case OPT_FILE_SIZE: return &cfg->file_size_bytes;
 	case OPT_PIDS: return &cfg->pids;
 	case OPT_CPU_SECONDS: return &cfg->cpu_seconds;
+	case OPT_NICE: return &cfg->nice;
 	default: return &cfg->nofile;
 	}
 }
@@ -255,12 +260,15 @@ static int options_apply(struct options *opts, enum options_flag flag, char **va
 	case OPT_FILE_SIZE:
 	case OPT_PIDS:
 	case OPT_CPU_SECONDS:
+	case OPT_NICE:
 	case OPT_NOFILE: {
 		bool is_size = flag == OPT_MEMORY || flag == OPT_MAX_OUTPUT || flag == OPT_FILE_SIZE;
 		rc = is_size ? units_parse_size(v, &n, why, sizeof(why)) : units_parse_uint(v, &n, why, sizeof(why));
 		/* 0 is "none" in the configuration, never a limit one may ask for. */
 		if (rc == 0 && n == 0)
 			return options_fail(err, errlen, name, "must be more than 0");
+		if (rc == 0 && flag == OPT_NICE && n > 19)
+			return options_fail(err, errlen, name, "expected 1 to 19");
 		*options_limit(cfg, flag) = n;
 		break;
 	}

@@ -1,6 +1,7 @@
-/* The sandbox library: starts agentd-sandbox with uv_spawn (namespaces are
- * set up in that fresh process, never the caller's), hands out the
- * command's pipes, reads the JSON result from fd 3, kills on request. */
+/* The sandbox library: starts agentd-sandbox with posix_spawn (namespaces
+ * are set up in that fresh process, never the caller's; no fork copies the
+ * caller's page tables), hands out the command's pipes, reads the JSON
+ * result from fd 3, kills on request. */
 #include "sandbox/sandbox.h"
 
 #include <errno.h>
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/process.h"
 #include "common/xalloc.h"
 
 /* The result is one small JSON object; more is a broken executable. */
@@ -19,7 +22,7 @@
 
 struct sandbox {
 	uv_loop_t *loop;         /* the caller's loop */
-	uv_process_t process;    /* agentd-sandbox */
+	struct process *child;   /* agentd-sandbox, until its exit is seen */
 	uv_pipe_t stdin_pipe;    /* the command's stdin, when asked for */
 	uv_pipe_t stdout_pipe;   /* the command's stdout (the caller reads) */
 	uv_pipe_t stderr_pipe;   /* the command's stderr (the caller reads) */
@@ -39,7 +42,7 @@ struct sandbox {
 	bool timeout_backstop;   /* the timer is the timeout's backstop (not a kill's) */
 	bool detached;           /* sandbox_free was called: no callback any more */
 	bool reported;           /* on_exit has run */
-	pid_t pid;               /* agentd-sandbox, 0 once exited */
+	int spawn_error;         /* agentd-sandbox could not be started (errno) */
 	uint64_t timeout_ms;     /* the configuration's timeout, 0: none */
 	uint64_t grace_ms;       /* how long SIGTERM and the timeout get before SIGKILL */
 	sandbox_exit_fn on_exit; /* the caller's callback */
@@ -67,7 +70,9 @@ static void sandbox_close_handle(sandbox *sb, uv_handle_t *handle)
  * goes with the last close callback. */
 static void sandbox_close_all(sandbox *sb)
 {
-	sandbox_close_handle(sb, (uv_handle_t *)&sb->process);
+	/* Not exited yet (a failed start): it is reaped without us. */
+	process_detach(sb->child);
+	sb->child = NULL;
 	if (sb->has_stdin)
 		sandbox_close_handle(sb, (uv_handle_t *)&sb->stdin_pipe);
 	sandbox_close_handle(sb, (uv_handle_t *)&sb->stdout_pipe);
@@ -80,7 +85,11 @@ static void sandbox_close_all(sandbox *sb)
 static void sandbox_result_from_exit(const sandbox *sb, struct sandbox_result *res, const char *why)
 {
 	sandbox_result_init(res);
-	if (sb->term_signal) {
+	if (sb->spawn_error) {
+		res->status = PROCESS_SPAWN_FAILED;
+		res->setup_failed = true;
+		snprintf(res->error, sizeof(res->error), "cannot start agentd-sandbox: %s", strerror(sb->spawn_error));
+	} else if (sb->term_signal) {
 		res->status = 128 + sb->term_signal;
 		res->signal = SIGKILL;
 		snprintf(res->error, sizeof(res->error), "agentd-sandbox was killed by signal %d%s", sb->term_signal,
@@ -117,13 +126,14 @@ static void sandbox_maybe_finish(sandbox *sb)
 		sandbox_close_all(sb);
 }
 
-static void sandbox_exit_cb(uv_process_t *process, int64_t exit_status, int term_signal)
+static void sandbox_exit_cb(struct process *child, int64_t exit_status, int term_signal, void *arg)
 {
-	sandbox *sb = process->data;
+	sandbox *sb = arg;
+	sb->spawn_error = process_spawn_error(child);
+	sb->child = NULL; /* freed after this returns */
 	sb->exited = true;
 	sb->exit_status = exit_status;
 	sb->term_signal = term_signal;
-	sb->pid = 0;
 	sandbox_maybe_finish(sb);
 }
 
@@ -158,7 +168,7 @@ static void sandbox_timer_cb(uv_timer_t *timer)
 	if (sb->exited)
 		return;
 	sb->backstop_fired = true;
-	uv_process_kill(&sb->process, SIGKILL);
+	process_kill(sb->child, SIGKILL);
 }
 
 static int sandbox_fail(char *err, size_t errlen, int rc, const char *what)
@@ -193,39 +203,49 @@ int sandbox_spawn(uv_loop_t *loop, const struct sandbox_config *cfg, const struc
 	uv_pipe_init(loop, &sb->stderr_pipe, 0);
 	uv_pipe_init(loop, &sb->result_pipe, 0);
 	uv_timer_init(loop, &sb->timer);
-	sb->open_handles = 5 + (sb->has_stdin ? 1 : 0);
+	sb->open_handles = 4 + (sb->has_stdin ? 1 : 0);
 	sb->stdin_pipe.data = sb->stdout_pipe.data = sb->stderr_pipe.data = sb->result_pipe.data = sb;
 	sb->timer.data = sb;
-	sb->process.data = sb;
 
+	/* The pipes: the child's ends go to fds 0 (or /dev/null), 1, 2 and
+	 * 3; ours are opened as the loop's streams. */
+	uv_pipe_t *ours[4] = {sb->has_stdin ? &sb->stdin_pipe : NULL, &sb->stdout_pipe, &sb->stderr_pipe,
+			      &sb->result_pipe};
+	int child_fds[4] = {-1, -1, -1, -1};
+	for (int i = 0; i < 4; i++) {
+		int parent = -1;
+		if (!ours[i])
+			continue;
+		if ((rc = process_pipe(&parent, &child_fds[i], i == 0)) < 0 ||
+		    (rc = uv_pipe_open(ours[i], parent)) < 0) {
+			if (parent >= 0)
+				close(parent);
+			sandbox_fail(err, errlen, rc, "make the sandbox's pipes");
+			goto fail;
+		}
+	}
 	const char *executable = opts->executable ? opts->executable : "agentd-sandbox";
 	char **argv = sandbox_config_argv(cfg, executable, SANDBOX_RESULT_FD);
-	uv_stdio_container_t stdio[4];
-	stdio[0].flags = sb->has_stdin ? (uv_stdio_flags)(UV_CREATE_PIPE | UV_READABLE_PIPE) : UV_IGNORE;
-	stdio[0].data.stream = (uv_stream_t *)&sb->stdin_pipe;
-	stdio[1].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-	stdio[1].data.stream = (uv_stream_t *)&sb->stdout_pipe;
-	stdio[2].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-	stdio[2].data.stream = (uv_stream_t *)&sb->stderr_pipe;
-	stdio[3].flags = (uv_stdio_flags)(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-	stdio[3].data.stream = (uv_stream_t *)&sb->result_pipe;
-	uv_process_options_t po;
-	memset(&po, 0, sizeof(po));
-	po.file = executable;
-	po.args = argv;
-	po.exit_cb = sandbox_exit_cb;
-	po.stdio_count = 4;
-	po.stdio = stdio;
-	rc = uv_spawn(loop, &sb->process, &po);
+	struct process_options po = {
+		.file = executable,
+		.argv = argv,
+		.fds = {child_fds[0], child_fds[1], child_fds[2], child_fds[3]},
+		.nfds = 4,
+	};
+	rc = process_spawn(loop, &po, sandbox_exit_cb, sb, &sb->child);
 	sandbox_config_argv_free(argv);
 	if (rc < 0) {
 		sandbox_fail(err, errlen, rc, executable);
 		goto fail;
 	}
-	sb->pid = sb->process.pid;
+	for (int i = 0; i < 4; i++) {
+		if (child_fds[i] >= 0)
+			close(child_fds[i]);
+		child_fds[i] = -1;
+	}
 	if ((rc = uv_read_start((uv_stream_t *)&sb->result_pipe, sandbox_alloc_cb, sandbox_result_read_cb)) < 0) {
 		sandbox_fail(err, errlen, rc, "read the result");
-		uv_process_kill(&sb->process, SIGKILL);
+		process_kill(sb->child, SIGKILL);
 		goto fail;
 	}
 	/* agentd-sandbox enforces the timeout itself; this is the backstop
@@ -237,9 +257,13 @@ int sandbox_spawn(uv_loop_t *loop, const struct sandbox_config *cfg, const struc
 	*out = sb;
 	return 0;
 fail:
-	/* A process handle that was spawned must see its exit before it is
-	 * closed (or it would stay a zombie): let the exit close everything. */
-	if (sb->process.pid > 0 && !sb->exited) {
+	for (int i = 0; i < 4; i++) {
+		if (child_fds[i] >= 0)
+			close(child_fds[i]);
+	}
+	/* A child that was spawned must see its exit before the rest is
+	 * closed: let the exit close everything. */
+	if (sb->child && !sb->exited) {
 		sb->detached = true;
 		sb->result_done = true;
 		uv_read_stop((uv_stream_t *)&sb->result_pipe);
@@ -274,7 +298,7 @@ void sandbox_close_stdin(sandbox *sb)
 
 int sandbox_pid(const sandbox *sb)
 {
-	return sb->pid;
+	return process_pid(sb->child);
 }
 
 int sandbox_kill(sandbox *sb)
@@ -282,7 +306,7 @@ int sandbox_kill(sandbox *sb)
 	if (sb->exited)
 		return -ESRCH;
 	sb->kill_requested = true;
-	int rc = uv_process_kill(&sb->process, SIGTERM);
+	int rc = process_kill(sb->child, SIGTERM);
 	if (rc < 0)
 		return rc;
 	sb->timeout_backstop = false;
@@ -307,7 +331,7 @@ void sandbox_free(sandbox *sb)
 	/* Still running: stop it (SIGTERM lets agentd-sandbox remove its
 	 * cgroups; SIGKILL follows after the grace period) and close
 	 * everything once its exit is seen. The result no longer matters. */
-	if (!sb->exited && uv_process_kill(&sb->process, SIGTERM) == 0) {
+	if (!sb->exited && process_kill(sb->child, SIGTERM) == 0) {
 		sb->timeout_backstop = false;
 		uv_timer_start(&sb->timer, sandbox_timer_cb, sb->grace_ms, 0);
 	}

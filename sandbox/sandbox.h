@@ -74,6 +74,7 @@ struct sandbox_config {
 	uint64_t max_output_bytes;          /* cap per output stream (head and tail kept); 0: none */
 	uint64_t file_size_bytes;           /* RLIMIT_FSIZE; 0: none */
 	uint64_t nofile;                    /* RLIMIT_NOFILE; 0: SANDBOX_DEFAULT_NOFILE */
+	uint64_t nice;                      /* scheduling niceness of everything inside, 1..19; 0: unchanged */
 	enum sandbox_seccomp seccomp;       /* which seccomp policy */
 	const char *seccomp_file;           /* the rules, with SANDBOX_SECCOMP_FILE */
 	const char *const *argv;            /* the command and its arguments, NULL-terminated */
@@ -157,7 +158,8 @@ uv_stream_t *sandbox_stdout(sandbox *sb);
 uv_stream_t *sandbox_stderr(sandbox *sb);
 /* Closes the command's stdin (it reads EOF). */
 void sandbox_close_stdin(sandbox *sb);
-/* The pid of agentd-sandbox, 0 once it has exited. */
+/* The pid of agentd-sandbox: 0 until it runs (it is started off the loop)
+ * and once it has exited. */
 int sandbox_pid(const sandbox *sb);
 /* Stops the whole sandbox: agentd-sandbox kills everything inside, reports
  * "killed" and exits; SIGKILL follows after the grace period. Returns 0, or

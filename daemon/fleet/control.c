@@ -16,38 +16,48 @@
 #include "common/xalloc.h"
 #include "daemon/fleet/internal.h"
 
-/* Removes dir's entries (and dir) without following links: the directory is
- * flat, so anything that is not a file or an empty directory is unlinked. */
-static void control_clear(const char *dir)
+/* Empties the directory dfd without following links: it is flat, so
+ * anything that is not a file or an empty directory is unlinked. Returns
+ * 0, or -ENOTEMPTY when something could not be removed. */
+static int control_clear(int dfd)
 {
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	DIR *d = fdopendir(dfd);
+	int copy = dup(dfd);
+	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
 	if (!d) {
-		close(dfd);
-		return;
+		if (copy >= 0)
+			close(copy);
+		return -ENOTEMPTY;
 	}
+	int rc = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (unlinkat(dfd, e->d_name, 0) < 0 && errno == EISDIR)
-			unlinkat(dfd, e->d_name, AT_REMOVEDIR);
+		if (unlinkat(dfd, e->d_name, 0) < 0 && (errno != EISDIR || unlinkat(dfd, e->d_name, AT_REMOVEDIR) < 0))
+			rc = -ENOTEMPTY;
 	}
 	closedir(d);
-	rmdir(dir);
+	return rc;
 }
 
+/* The directory is kept from step to step (emptied, its owner and mode
+ * set again): making a directory costs more than emptying one. Only the
+ * daemon reaches its parent, so it stays a directory. */
 int control_prepare(const char *dir, uint32_t uid, char *err, size_t errlen)
 {
-	control_clear(dir);
-	if (mkdir(dir, 0700) < 0 || chown(dir, uid, uid) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot make the control directory %s: %s", dir, strerror(e));
-		return -e;
-	}
-	return 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = dfd < 0 ? -errno : 0;
+	if (rc == 0 && (fchown(dfd, uid, uid) < 0 || fchmod(dfd, 0700) < 0))
+		rc = -errno;
+	if (rc == 0)
+		rc = control_clear(dfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (rc < 0)
+		snprintf(err, errlen, "cannot prepare the control directory %s: %s", dir, strerror(-rc));
+	return rc;
 }
 
 /* Reads one entry; returns a new string or NULL when it is refused. */

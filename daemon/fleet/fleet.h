@@ -27,6 +27,7 @@ struct fleet_options {
 	uint64_t min_free_disk_bytes;   /* agents pause below this */
 	uint64_t sandbox_memory_bytes;  /* per command */
 	uint64_t sandbox_pids;          /* per command */
+	uint64_t sandbox_nice;          /* niceness of sandboxes and host git (0: agentd's own) */
 	uint64_t sandbox_tmp_bytes;     /* per command */
 	uint64_t command_timeout_ms;    /* per command */
 	uint64_t observation_max_bytes; /* output shown to the agent per command */

@@ -35,11 +35,15 @@ static void sbrun_finish(struct sbrun *r)
 	free(r);
 }
 
+/* Reads land in one buffer of the loop thread: each is copied out before
+ * the next (no allocation per read). */
 static void sbrun_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	(void)handle;
-	buf->base = xmalloc(suggested);
-	buf->len = suggested;
+	(void)suggested;
+	static char scratch[64 << 10];
+	buf->base = scratch;
+	buf->len = sizeof(scratch);
 }
 
 static void sbrun_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -49,7 +53,6 @@ static void sbrun_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		size_t room = r->output_max - r->output.len;
 		buf_append(&r->output, buf->base, (size_t)nread < room ? (size_t)nread : room);
 	}
-	free(buf->base);
 	if (nread < 0) {
 		uv_read_stop(stream);
 		if (--r->streams_open == 0 && r->exited)
@@ -129,5 +132,6 @@ void fleet_sandbox_config(const struct fleet *f, struct sandbox_config *cfg, con
 	cfg->gid = uid;
 	cfg->memory_bytes = f->opts.sandbox_memory_bytes;
 	cfg->pids = f->opts.sandbox_pids;
+	cfg->nice = f->opts.sandbox_nice;
 	cfg->file_size_bytes = f->opts.workspace_max_bytes;
 }

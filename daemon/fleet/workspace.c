@@ -222,7 +222,8 @@ static void workspace_next(struct workspace_job *job)
 	argv[n] = NULL;
 	char err[256];
 	struct proc *p = NULL;
-	int rc = proc_run(job->fleet->loop, argv, env, NULL, workspace_git_done, job, &p, err, sizeof(err));
+	int rc = proc_run(job->fleet->loop, argv, env, NULL, (int)job->fleet->opts.sandbox_nice, workspace_git_done,
+			  job, &p, err, sizeof(err));
 	free(env_home);
 	free(refspec);
 	if (rc < 0) {

@@ -1,10 +1,20 @@
 #!/bin/sh
 # Fleet benchmark (not part of the test command): TASKS tasks of STEPS steps
-# each, every step a cheap command (echo) in agentd-sandbox, driven by the
-# scripted model, with --agents 100. Reports the total wall time, the
-# daemon's own CPU time per step (agentd's threads only: the commands run in
-# other processes and the scripted model costs nothing), the event loop's
-# lag (p99 and worst, from a 20 ms timer), and agentd's peak RSS.
+# each, with --agents 100, driven by the scripted model (which costs
+# nothing). Every step is a cheap command in agentd-sandbox; the last one
+# makes the fixture's test pass and submits, so each task gets a baseline
+# (the test fails), a patch, and a verification (passed, fixed).
+#
+# Reports:
+#  - the total wall time and steps per second;
+#  - agentd's own CPU time per step (its threads only: commands run in other
+#    processes), the event loop's lag (p99 and worst, from a 20 ms timer),
+#    and agentd's peak RSS;
+#  - per task: wall time from submission to awaiting_review (median, p90),
+#    and where it went, from agentd's metrics: sandboxed commands by use
+#    (steps, baseline, patch, verification: spawn to exit), the host's git
+#    work on repositories and trees, the model, and the rest (waiting for a
+#    CPU or the loop, commits).
 #
 #   tests/bench/fleet.sh [TASKS [STEPS]]
 set -eu
@@ -28,11 +38,11 @@ trap cleanup EXIT INT TERM
 
 mkdir -p "$work/repo"
 git -C "$work/repo" init -q -b main
-printf 'test:\n\ttrue\n' >"$work/repo/Makefile"
+printf 'test:\n\t@test -f fixed\n' >"$work/repo/Makefile"
 git -C "$work/repo" add Makefile
 git -C "$work/repo" -c user.name=b -c user.email=b@x commit -qm base
 
-# STEPS - 1 echoes, then submit.
+# STEPS - 1 echoes, then the fix and submit.
 {
 	printf '{"default":['
 	i=1
@@ -40,7 +50,7 @@ git -C "$work/repo" -c user.name=b -c user.email=b@x commit -qm base
 		printf '"Step %d.\\n```bash\\necho step %d\\n```",' "$i" "$i"
 		i=$((i + 1))
 	done
-	printf '"Done.\\n```bash\\nsubmit\\n```"]}'
+	printf '"Done.\\n```bash\\ntouch fixed && submit\\n```"]}'
 } >"$work/script.json"
 
 sock="$work/data/agentd.sock"
@@ -53,16 +63,17 @@ for i in $(seq 100); do
 done
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-metric() { curl -sf --unix-socket "$sock" http://agentd/metrics | awk -v m="$1" '$1 == m { print $2 }'; }
+metrics() { curl -sf --unix-socket "$sock" http://agentd/metrics; }
+metric() { metrics | awk -v m="$1" '$1 == m { print $2 }'; }
 
 cpu0=$(ticks)
 start=$(date +%s.%N)
 body="{\"repo\":\"$work/repo\",\"instruction\":\"bench\",\"test_command\":\"make test\",\"budget\":{\"max_steps\":$steps}}"
-i=0
-while [ "$i" -lt "$tasks" ]; do
-	curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' -d "$body" http://agentd/v1/tasks >/dev/null
-	i=$((i + 1))
-done
+# Submitted at once (32 clients), as a team would with a backlog: one
+# client in a loop would wait for a commit per task.
+seq "$tasks" | xargs -P 32 -I{} curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' \
+	-d "$body" -o /dev/null http://agentd/v1/tasks
+submitted=$(date +%s.%N)
 while :; do
 	left=$(curl -sf --unix-socket "$sock" http://agentd/v1/fleet | sed 's/.*"busy":\([0-9]*\).*"queue_depth":\([0-9]*\).*/\1 \2/')
 	[ "$left" = "0 0" ] && break
@@ -70,10 +81,20 @@ while :; do
 done
 end=$(date +%s.%N)
 cpu1=$(ticks)
-done_steps=$(metric agentd_fleet_steps_total)
+# CPU seconds by thread: the loop (the main thread), the store, libuv's pool
+# (spawning, tree walks).
+threads=$(for t in /proc/"$pid"/task/*; do
+	awk -v tid="$(basename "$t")" -v main="$pid" -v comm="$(cat "$t/comm")" '{
+		what = tid == main ? "loop" : comm == "agentd-store" ? "store" : "pool"
+		print what, $14 + $15 }' "$t/stat"
+done | awk -v hz="$(getconf CLK_TCK)" '{ c[$1] += $2 } END {
+	printf "loop %.2f s, store %.2f s, pool %.2f s", c["loop"] / hz, c["store"] / hz, c["pool"] / hz }')
+metrics >"$work/metrics.txt"
+m() { awk -v m="$1" '$1 == m { print $2 }' "$work/metrics.txt"; }
+done_steps=$(m agentd_fleet_steps_total)
 hz=$(getconf CLK_TCK)
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
-lag=$(curl -sf --unix-socket "$sock" http://agentd/metrics | awk '
+lag=$(awk '
 	/^agentd_loop_lag_seconds_bucket/ {
 		match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5)
 		n++; bound[n] = le; count[n] = $2
@@ -83,16 +104,58 @@ lag=$(curl -sf --unix-socket "$sock" http://agentd/metrics | awk '
 	END {
 		for (i = 1; i <= n; i++) if (count[i] >= 0.99 * total) { p99 = bound[i]; break }
 		printf "%s %s", p99, max
-	}')
-submitted=$(metric 'agentd_fleet_runs_ended_total{outcome="submitted"}')
+	}' "$work/metrics.txt")
+passed=$(m 'agentd_fleet_verifications_total{verdict="passed"}')
+review=$(m 'agentd_tasks{state="awaiting_review"}')
+sb_step=$(m 'agentd_fleet_sandbox_seconds_total{use="step"}')
+sb_base=$(m 'agentd_fleet_sandbox_seconds_total{use="baseline"}')
+sb_patch=$(m 'agentd_fleet_sandbox_seconds_total{use="patch"}')
+sb_verify=$(m 'agentd_fleet_sandbox_seconds_total{use="verify"}')
+ws=$(m agentd_fleet_workspace_seconds_total)
+model=$(m agentd_fleet_model_seconds_total)
+
+# Each task's wall time, from its timestamps (the last update is its move
+# to awaiting_review).
+curl -sf --unix-socket "$sock" "http://agentd/v1/tasks?limit=500" |
+	grep -o '"created_at":"[^"]*","updated_at":"[^"]*"' |
+	awk -F'"' '
+	function secs(t) { return substr(t, 12, 2) * 3600 + substr(t, 15, 2) * 60 + substr(t, 18, 6) }
+	{ d = secs($8) - secs($4); if (d < 0) d += 86400; print d, secs($4), secs($8) }' | sort -n >"$work/walls.txt"
+
 awk -v t0="$start" -v t1="$end" -v c="$((cpu1 - cpu0))" -v hz="$hz" -v s="$done_steps" -v rss="$rss" \
-	-v lag="$lag" -v tasks="$tasks" -v submitted="$submitted" -v nproc="$(nproc)" 'BEGIN {
+	-v lag="$lag" -v tasks="$tasks" -v passed="$passed" -v review="$review" -v nproc="$(nproc)" \
+	-v sb_step="$sb_step" -v sb_base="$sb_base" -v sb_patch="$sb_patch" -v sb_verify="$sb_verify" \
+	-v ws="$ws" -v model="$model" -v walls="$work/walls.txt" -v t_sub="$submitted" -v threads="$threads" 'BEGIN {
 	split(lag, l, " ")
+	n = 0
+	first = 1e9; last = 0
+	while ((getline line < walls) > 0) {
+		split(line, f, " ")
+		n++; wall_of[n] = f[1]; sum += f[1]
+		if (f[2] < first) first = f[2]
+		if (f[3] > last) last = f[3]
+	}
+	med = wall_of[int((n + 1) / 2)]
+	p90 = wall_of[int(0.9 * n + 0.5) > 0 ? int(0.9 * n + 0.5) : 1]
+	mean = sum / n
 	wall = t1 - t0
-	printf "%d tasks x %d steps on %d cores: %d runs submitted, %d steps\n", tasks, s / tasks, nproc, submitted, s
-	printf "wall time %.1f s (%.0f steps/s)\n", wall, s / wall
-	printf "agentd CPU %.2f s = %.3f ms per step (loop, store and worker threads; commands excluded)\n", \
-		c / hz, 1000 * c / hz / s
+	cpu = c / hz
+	printf "%d tasks x %d steps on %d cores: %d verified passed, %d awaiting review, %d steps\n", \
+		tasks, s / tasks, nproc, passed, review, s
+	printf "wall time %.1f s (%.0f steps/s); the submissions took %.2f s\n", wall, s / wall, t_sub - t0
+	printf "agentd CPU %.2f s = %.3f ms per step, %.1f ms per task (%s)\n", \
+		cpu, 1000 * cpu / s, 1000 * cpu / tasks, threads
 	printf "event-loop lag p99 <= %s s, worst %s s\n", l[1], l[2]
 	printf "peak RSS %.1f MiB\n", rss / 1024
+	printf "per task, submission to awaiting_review: median %.2f s, p90 %.2f s, mean %.2f s (first submission to last verdict %.1f s)\n", \
+		med, p90, mean, last - first
+	sb = sb_step + sb_base + sb_patch + sb_verify
+	printf "per task, mean seconds (share of the mean wall time):\n"
+	printf "  sandboxes   %6.3f s (%4.1f%%): steps %.3f, baseline %.3f, patch %.3f, verification %.3f\n", \
+		sb / tasks, 100 * sb / tasks / mean, sb_step / tasks, sb_base / tasks, sb_patch / tasks, sb_verify / tasks
+	printf "  host git    %6.3f s (%4.1f%%): base repository, checkouts, removal\n", ws / tasks, 100 * ws / tasks / mean
+	printf "  model       %6.3f s (%4.1f%%)\n", model / tasks, 100 * model / tasks / mean
+	rest = mean - (sb + ws + model) / tasks
+	printf "  the rest    %6.3f s (%4.1f%%): waiting for a CPU or the loop, commits; agentd CPU %.3f s of it\n", \
+		rest, 100 * rest / mean, cpu / tasks
 }'

@@ -46,7 +46,7 @@ static void kill_9(struct th_daemon *d, const char *sleep_cmd)
 {
 	kill(d->pid, SIGKILL);
 	CHECK_INT(th_daemon_wait(d, 5000), ==, 128 + SIGKILL);
-	char *probe = xasprintf("pgrep -a sleep | grep -q '%s'", sleep_cmd);
+	char *probe = xasprintf("pgrep -a sleep | grep -qF '%s'", sleep_cmd);
 	long long deadline = th_now_ms() + 5000;
 	while (system(probe) == 0 && th_now_ms() < deadline)
 		th_sleep_ms(50);
@@ -60,11 +60,11 @@ TEST(a_verification_cut_by_kill_9_runs_again_and_the_run_does_not)
 	char *script = fs_script("{\"default\":[" BASH("touch fixed && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	/* Slow once fixed: the verification, not the baseline. */
-	char *id = fs_submit_test(d, repo, "fix it", "if [ -f fixed ]; then sleep 7; fi; make test", NULL);
+	char *id = fs_submit_test(d, repo, "fix it", "if [ -f fixed ]; then sleep 7.5; fi; make test", NULL);
 	wait_phase(d, id, "verifying");
 	char data[300];
 	snprintf(data, sizeof(data), "%s", d->data_dir);
-	kill_9(d, "sleep 7");
+	kill_9(d, "sleep 7.5");
 	struct th_daemon *again = fs_daemon_in(data, script, NULL);
 	cJSON *task = fs_wait_state(again, id, "awaiting_review,failed", 30000);
 	CHECK_STR(fs_str(task, "state"), "awaiting_review");
@@ -92,11 +92,11 @@ TEST(a_baseline_cut_by_kill_9_runs_again_before_any_step)
 	char *script = fs_script("{\"default\":[" BASH("touch fixed && submit") "]}");
 	struct th_daemon *d = fs_daemon(script, NULL);
 	/* Slow until fixed: the baseline, not the verification. */
-	char *id = fs_submit_test(d, repo, "fix it", "if [ ! -f fixed ]; then sleep 6; fi; make test", NULL);
+	char *id = fs_submit_test(d, repo, "fix it", "if [ ! -f fixed ]; then sleep 6.5; fi; make test", NULL);
 	wait_phase(d, id, "baseline");
 	char data[300];
 	snprintf(data, sizeof(data), "%s", d->data_dir);
-	kill_9(d, "sleep 6");
+	kill_9(d, "sleep 6.5");
 	struct th_daemon *again = fs_daemon_in(data, script, NULL);
 	cJSON *task = fs_wait_state(again, id, "awaiting_review,failed", 30000);
 	CHECK_STR(fs_str(task, "state"), "awaiting_review");
@@ -160,7 +160,7 @@ TEST(cancel_kills_the_running_command_within_two_seconds)
 TEST(runs_interrupted_by_kill_9_run_again_after_restart)
 {
 	char *repo = fs_repo();
-	char *slow = fs_script("{\"default\":[" BASH("sleep 300") "]}");
+	char *slow = fs_script("{\"default\":[" BASH("sleep 301") "]}");
 	struct th_daemon *d = fs_daemon(slow, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
 	wait_acting(d, id);
@@ -170,9 +170,9 @@ TEST(runs_interrupted_by_kill_9_run_again_after_restart)
 	CHECK_INT(th_daemon_wait(d, 5000), ==, 128 + SIGKILL);
 	/* The sandbox died with its parent. */
 	long long deadline = th_now_ms() + 5000;
-	while (system("pgrep -a sleep | grep -q 'sleep 300'") == 0 && th_now_ms() < deadline)
+	while (system("pgrep -a sleep | grep -q 'sleep 301'") == 0 && th_now_ms() < deadline)
 		th_sleep_ms(50);
-	CHECK_INT(system("pgrep -a sleep | grep -q 'sleep 300'"), !=, 0);
+	CHECK_INT(system("pgrep -a sleep | grep -q 'sleep 301'"), !=, 0);
 	char *fast = fs_script("{\"default\":[" BASH("touch fixed && submit") "]}");
 	struct th_daemon *again = fs_daemon_in(data, fast, NULL);
 	cJSON *task = fs_wait_state(again, id, "awaiting_review,failed", 30000);
@@ -196,7 +196,7 @@ TEST(runs_interrupted_by_kill_9_run_again_after_restart)
 TEST(sigterm_gives_running_tasks_back_to_the_queue)
 {
 	char *repo = fs_repo();
-	char *slow = fs_script("{\"default\":[" BASH("sleep 300") "]}");
+	char *slow = fs_script("{\"default\":[" BASH("sleep 302") "]}");
 	struct th_daemon *d = fs_daemon(slow, NULL);
 	char *id = fs_submit(d, repo, "fix it", NULL);
 	wait_acting(d, id);

@@ -430,3 +430,58 @@ TEST(agentctl_submit_takes_verify_repeats_and_checks_it)
 	free(out);
 	th_daemon_stop(d);
 }
+
+TEST(oversized_and_binary_patches_are_refused_and_slow_tests_time_out)
+{
+	char *repo = fs_repo();
+	char *script =
+		fs_script(
+			"{\"tasks\":["
+			"{\"match\":\"big\",\"replies\":[" BASH("head -c 3000 /dev/zero | tr '\\\\0' x > fixed && "
+								"submit") "]},"
+									  "{\"match\":\"binary\",\"replies\":[" BASH(
+										  "printf 'a\\\\000b' > fixed && "
+										  "submit") "]},"
+											    "{\"match\":\"slow\","
+											    "\"replies\":[" BASH(
+												    "echo slow > fixed "
+												    "&& submit") "]}]"
+														 "}");
+	const char *args[] = {"--patch-max", "2k", "--test-timeout", "1s", NULL};
+	struct th_daemon *d = fs_daemon(script, args);
+	char *big = fs_submit(d, repo, "a big change", NULL);
+	char *binary = fs_submit(d, repo, "a binary change", NULL);
+	/* Slow once fixed: the verification, not the baseline. */
+	char *slow = fs_submit_test(d, repo, "a slow test",
+				    "if grep -q slow fixed 2>/dev/null; then sleep 31.5; fi; make test", NULL);
+	cJSON *tb = fs_wait_state(d, big, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(tb, "state"), "failed");
+	CHECK_STR(fs_str(tb, "reason"), "patch_too_large");
+	CHECK_STR(fs_str(cJSON_GetObjectItem(fs_last_run(tb), "verification"), "verdict"), "failed");
+	cJSON *tn = fs_wait_state(d, binary, "awaiting_review,failed", 30000);
+	CHECK_STR(fs_str(tn, "state"), "failed");
+	CHECK_STR(fs_str(tn, "reason"), "binary_patch");
+	long long t0 = th_now_ms();
+	cJSON *ts = fs_wait_state(d, slow, "awaiting_review,failed", 30000);
+	CHECK_INT(th_now_ms() - t0, <, 20000);
+	CHECK_STR(fs_str(ts, "state"), "failed");
+	CHECK_STR(fs_str(ts, "reason"), "timeout");
+	const cJSON *v = cJSON_GetObjectItem(fs_last_run(ts), "verification");
+	CHECK_STR(fs_str(v, "verdict"), "error");
+	CHECK_INT(fs_int(v, "duration_ms"), >=, 900);
+	/* Refused patches are not kept for review. */
+	char path[200];
+	snprintf(path, sizeof(path), "/v1/tasks/%s/runs/%s/patch", big, fs_str(fs_last_run(tb), "id"));
+	struct th_response r;
+	th_http(d, "GET", path, NULL, &r);
+	CHECK_INT(r.status, ==, 409);
+	th_response_free(&r);
+	CHECK_INT(system("pgrep -a sleep | grep -qF 'sleep 31.5'"), !=, 0);
+	cJSON_Delete(tb);
+	cJSON_Delete(tn);
+	cJSON_Delete(ts);
+	th_daemon_stop(d);
+	free(big);
+	free(binary);
+	free(slow);
+}

@@ -72,7 +72,6 @@ static void spawn_start(uv_loop_t *loop, struct sandbox_config *cfg, struct sand
 	int rc = sandbox_spawn(loop, cfg, &opts, spawn_on_exit, run, &run->sb, err, sizeof(err));
 	if (rc < 0)
 		th_fail(__FILE__, __LINE__, "sandbox_spawn: %s", err);
-	CHECK(sandbox_pid(run->sb) > 0);
 	run->stdout_stream = sandbox_stdout(run->sb);
 	sandbox_stdout(run->sb)->data = run;
 	sandbox_stderr(run->sb)->data = run;
@@ -218,7 +217,9 @@ TEST(spawn_free_while_running_leaves_nothing)
 	struct spawn_run run;
 	const char *marker = sbt_marker();
 	spawn_spinner(&loop, &run, marker, 0);
+	/* Running (the spinner has written its marker): the pid is known. */
 	pid_t pid = sandbox_pid(run.sb);
+	CHECK(pid > 0);
 	spawn_finish(&loop, &run);
 	CHECK(!run.exited);
 	CHECK(sbt_wait_marker_gone(marker, 5000));

@@ -1,4 +1,5 @@
 /* Children started with posix_spawn and watched through a pidfd. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -34,12 +35,13 @@ static char *run_sh(uv_loop_t *loop, const char *script, struct outcome *o, bool
 		.file = "/bin/sh", .argv = argv, .envp = envp, .cwd = "/", .fds = {-1, child, child}, .nfds = 3};
 	memset(o, 0, sizeof(*o));
 	struct process *p = NULL;
-	pid_t pid = 0;
-	CHECK_INT(process_spawn(loop, &opts, on_exit_cb, o, &p, &pid), ==, 0);
+	CHECK_INT(process_spawn(loop, &opts, on_exit_cb, o, &p), ==, 0);
+	/* The spawn runs off the loop: the pid comes when the child runs. */
+	CHECK_INT(process_pid(p), ==, 0);
 	close(child);
-	CHECK(pid > 0);
 	if (kill_it) {
-		th_sleep_ms(100);
+		while (process_pid(p) == 0)
+			uv_run(loop, UV_RUN_ONCE);
 		CHECK_INT(process_kill(p, SIGKILL), ==, 0);
 	}
 	struct buf out = BUF_INIT;
@@ -95,7 +97,52 @@ TEST(kill_and_missing_executable)
 	free(out);
 	char *argv[] = {"/nonexistent/prog", NULL};
 	struct process_options opts = {.file = "/nonexistent/prog", .argv = argv, .fds = {-1, -1, -1}, .nfds = 3};
-	CHECK_INT(process_spawn(&loop, &opts, on_exit_cb, &o, NULL, NULL), <, 0);
+	CHECK_INT(process_spawn(&loop, &opts, on_exit_cb, &o, NULL), <, 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_INT(uv_loop_close(&loop), ==, 0);
+}
+
+static void on_exit_error(struct process *p, int64_t status, int sig, void *arg)
+{
+	struct outcome *o = arg;
+	on_exit_cb(p, status, sig, arg);
+	o->signal = sig ? sig : -process_spawn_error(p);
+}
+
+/* A name looked up in PATH that is not there is only known off the loop:
+ * the exit says so. */
+TEST(missing_program_in_path_is_reported_at_exit)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct outcome o = {0};
+	char *argv[] = {"agentd-no-such-program", NULL};
+	struct process_options opts = {.file = "agentd-no-such-program", .argv = argv, .fds = {-1, -1, -1}, .nfds = 3};
+	struct process *p = NULL;
+	CHECK_INT(process_spawn(&loop, &opts, on_exit_error, &o, &p), ==, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(o.exited);
+	CHECK_INT(o.status, ==, PROCESS_SPAWN_FAILED);
+	CHECK_INT(o.signal, ==, -ENOENT);
+	CHECK_INT(uv_loop_close(&loop), ==, 0);
+}
+
+/* A kill asked for before the child runs is sent when it does. */
+TEST(kill_before_the_child_runs)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct outcome o = {0};
+	char *argv[] = {"/bin/sleep", "30", NULL};
+	struct process_options opts = {.file = "/bin/sleep", .argv = argv, .fds = {-1, -1, -1}, .nfds = 3};
+	struct process *p = NULL;
+	long long t0 = th_now_ms();
+	CHECK_INT(process_spawn(&loop, &opts, on_exit_cb, &o, &p), ==, 0);
+	CHECK_INT(process_kill(p, SIGKILL), ==, 0);
+	CHECK_INT(process_kill(p, SIGTERM), ==, 0); /* does not soften it */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(o.exited);
+	CHECK_INT(o.signal, ==, SIGKILL);
+	CHECK_INT(th_now_ms() - t0, <, 10000);
 	CHECK_INT(uv_loop_close(&loop), ==, 0);
 }
