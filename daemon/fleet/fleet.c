@@ -377,6 +377,9 @@ void fleet_collect_metrics(struct buf *out, void *arg)
 		buf_printf(out, "agentd_fleet_sandbox_seconds_total{use=\"%s\"} %.6f\n", uses[i],
 			   (double)f->sandbox_ns[i] / 1e9);
 	metrics_write_header(out, "agentd_fleet_workspace_seconds_total", "counter",
-			     "Wall time making, measuring and removing repositories and trees on the host.");
-	buf_printf(out, "agentd_fleet_workspace_seconds_total %.6f\n", (double)f->workspace_ns / 1e9);
+			     "Wall time making (git), measuring and removing repositories and trees on the host.");
+	static const char *const ops[3] = {"make", "measure", "remove"};
+	for (unsigned i = 0; i < 3; i++)
+		buf_printf(out, "agentd_fleet_workspace_seconds_total{op=\"%s\"} %.6f\n", ops[i],
+			   (double)f->workspace_ns[i] / 1e9);
 }

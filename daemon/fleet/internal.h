@@ -62,7 +62,7 @@ struct fleet {
 	uint64_t model_ns;                      /* wall time waiting for them */
 	uint64_t sandbox_runs[FLEET_USE_COUNT]; /* sandboxed commands, by use */
 	uint64_t sandbox_ns[FLEET_USE_COUNT];   /* their wall time */
-	uint64_t workspace_ns;                  /* wall time making, measuring and removing trees */
+	uint64_t workspace_ns[3];               /* wall time making, measuring and removing trees */
 	uint64_t verdicts[VERDICT_COUNT];       /* verifications ended, by verdict */
 };
 

@@ -53,7 +53,7 @@ static void workspace_finish(struct workspace_job *job, int status, const char *
 {
 	if (job->proc)
 		*job->proc = NULL;
-	job->fleet->workspace_ns += uv_hrtime() - job->started_ns;
+	job->fleet->workspace_ns[0] += uv_hrtime() - job->started_ns;
 	job->ready(status, status == 0 ? job->base : NULL, err, job->arg);
 	free(job->repo);
 	free(job->ref);
@@ -308,7 +308,7 @@ static void workspace_walk_done(uv_work_t *work, int status)
 {
 	(void)status;
 	struct workspace_walk *w = work->data;
-	w->fleet->workspace_ns += uv_hrtime() - w->started_ns;
+	w->fleet->workspace_ns[w->remove ? 2 : 1] += uv_hrtime() - w->started_ns;
 	if (w->done)
 		w->done(w->status, w->bytes, w->arg);
 	free(w->dir);

@@ -111,7 +111,9 @@ sb_step=$(m 'agentd_fleet_sandbox_seconds_total{use="step"}')
 sb_base=$(m 'agentd_fleet_sandbox_seconds_total{use="baseline"}')
 sb_patch=$(m 'agentd_fleet_sandbox_seconds_total{use="patch"}')
 sb_verify=$(m 'agentd_fleet_sandbox_seconds_total{use="verify"}')
-ws=$(m agentd_fleet_workspace_seconds_total)
+ws=$(m 'agentd_fleet_workspace_seconds_total{op="make"}')
+ws_measure=$(m 'agentd_fleet_workspace_seconds_total{op="measure"}')
+ws_remove=$(m 'agentd_fleet_workspace_seconds_total{op="remove"}')
 model=$(m agentd_fleet_model_seconds_total)
 
 # Each task's wall time, from its timestamps (the last update is its move
@@ -125,7 +127,7 @@ curl -sf --unix-socket "$sock" "http://agentd/v1/tasks?limit=500" |
 awk -v t0="$start" -v t1="$end" -v c="$((cpu1 - cpu0))" -v hz="$hz" -v s="$done_steps" -v rss="$rss" \
 	-v lag="$lag" -v tasks="$tasks" -v passed="$passed" -v review="$review" -v nproc="$(nproc)" \
 	-v sb_step="$sb_step" -v sb_base="$sb_base" -v sb_patch="$sb_patch" -v sb_verify="$sb_verify" \
-	-v ws="$ws" -v model="$model" -v walls="$work/walls.txt" -v t_sub="$submitted" -v threads="$threads" 'BEGIN {
+	-v ws="$ws" -v ws_measure="$ws_measure" -v ws_remove="$ws_remove" -v model="$model" -v walls="$work/walls.txt" -v t_sub="$submitted" -v threads="$threads" 'BEGIN {
 	split(lag, l, " ")
 	n = 0
 	first = 1e9; last = 0
@@ -153,9 +155,13 @@ awk -v t0="$start" -v t1="$end" -v c="$((cpu1 - cpu0))" -v hz="$hz" -v s="$done_
 	printf "per task, mean seconds (share of the mean wall time):\n"
 	printf "  sandboxes   %6.3f s (%4.1f%%): steps %.3f, baseline %.3f, patch %.3f, verification %.3f\n", \
 		sb / tasks, 100 * sb / tasks / mean, sb_step / tasks, sb_base / tasks, sb_patch / tasks, sb_verify / tasks
-	printf "  host git    %6.3f s (%4.1f%%): base repository, checkouts, removal\n", ws / tasks, 100 * ws / tasks / mean
+	printf "  host git    %6.3f s (%4.1f%%): the base repository and the checkouts (agent, baseline, verification)\n", \
+		ws / tasks, 100 * ws / tasks / mean
+	printf "  measuring   %6.3f s (%4.1f%%): the workspace size after each step (a thread-pool walk)\n", \
+		ws_measure / tasks, 100 * ws_measure / tasks / mean
 	printf "  model       %6.3f s (%4.1f%%)\n", model / tasks, 100 * model / tasks / mean
-	rest = mean - (sb + ws + model) / tasks
+	rest = mean - (sb + ws + ws_measure + model) / tasks
 	printf "  the rest    %6.3f s (%4.1f%%): waiting for a CPU or the loop, commits; agentd CPU %.3f s of it\n", \
 		rest, 100 * rest / mean, cpu / tasks
+	printf "  after the verdict: %.3f s removing the run'"'"'s trees\n", ws_remove / tasks
 }'
