@@ -69,3 +69,11 @@ void json_write_string(struct buf *out, const char *s)
 	}
 	buf_append_char(out, '"');
 }
+
+void json_write_string_or_null(struct buf *out, const char *s)
+{
+	if (s)
+		json_write_string(out, s);
+	else
+		buf_append_str(out, "null");
+}

@@ -16,5 +16,7 @@ int proto_json_parse(const char *body, size_t len, cJSON **out, char *err, size_
 
 /* Appends s as a JSON string literal (quoted, escaped; s must be UTF-8). */
 void json_write_string(struct buf *out, const char *s);
+/* The same, or null when s is NULL. */
+void json_write_string_or_null(struct buf *out, const char *s);
 
 #endif

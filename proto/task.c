@@ -138,19 +138,15 @@ void task_write_json_members(const struct task *t, struct buf *out)
 		   "\"max_seconds\":%lld},\"baseline_passed\":%s,\"chosen_run\":",
 		   t->attempts, t->verify_repeats ? t->verify_repeats : 1, (long long)t->budget.max_steps,
 		   (long long)t->budget.max_tokens, (long long)t->budget.max_seconds,
-		   t->baseline_passed < 0 ? "null" : t->baseline_passed ? "true" : "false");
-	if (t->chosen_run[0])
-		json_write_string(out, t->chosen_run);
-	else
-		buf_append_str(out, "null");
+		   t->baseline_passed < 0 ? "null"
+		   : t->baseline_passed   ? "true"
+					  : "false");
+	json_write_string_or_null(out, t->chosen_run[0] ? t->chosen_run : NULL);
 	task_format_time(t->created_ms, when, sizeof(when));
 	buf_printf(out, ",\"created_at\":\"%s\"", when);
 	task_format_time(t->updated_ms, when, sizeof(when));
 	buf_printf(out, ",\"updated_at\":\"%s\",\"reason\":", when);
-	if (t->reason)
-		json_write_string(out, t->reason);
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, t->reason);
 }
 
 /* Reads an integer field that must lie in [lo, hi]. */
@@ -361,8 +357,8 @@ int task_request_parse(const cJSON *body, const struct task_limits *limits, stru
 	int rc = request_no_duplicates(body, "", field, fieldlen, err, errlen);
 	if (rc)
 		return rc;
-	static const char *const known[] = {"repo",	"ref",	  "instruction", "test_command",  "priority",
-					    "labels", "attempts", "budget",	 "verify_repeats"};
+	static const char *const known[] = {"repo",   "ref",      "instruction", "test_command",  "priority",
+					    "labels", "attempts", "budget",      "verify_repeats"};
 	for (const cJSON *c = body->child; c; c = c->next) {
 		bool ok = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)

@@ -640,10 +640,7 @@ void agent_write_json(const struct agent *a, struct buf *out)
 		   "\"elapsed_ms\":%" PRIu64 ",\"command\":",
 		   a->slot, a->task.id, a->run.id, a->run.attempt, agent_phase_names[a->phase], a->run.steps,
 		   (uv_hrtime() - a->started_ns) / 1000000);
-	if (a->phase == AGENT_ACTING && a->command)
-		json_write_string(out, a->command);
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, a->phase == AGENT_ACTING ? a->command : NULL);
 	buf_append_char(out, '}');
 }
 

@@ -178,10 +178,7 @@ static void finish_record(struct agent *a, const char *diff, size_t diff_len, un
 	}
 	struct buf data = BUF_INIT;
 	buf_printf(&data, "{\"outcome\":\"%s\",\"detail\":", run_outcome_name(a->run.outcome));
-	if (a->detail)
-		json_write_string(&data, a->detail);
-	else
-		buf_append_str(&data, "null");
+	json_write_string_or_null(&data, a->detail);
 	buf_printf(&data,
 		   ",\"steps\":%u,\"tokens_in\":%" PRIu64 ",\"tokens_out\":%" PRIu64 ",\"changed\":%s,\"patch\":",
 		   a->run.steps, a->run.tokens_in, a->run.tokens_out,

@@ -314,15 +314,9 @@ void fleet_shutdown(struct fleet *f, void (*done)(void *arg), void *arg)
 void fleet_write_json(struct fleet *f, struct buf *out)
 {
 	buf_append_str(out, "{\"model\":");
-	if (f->llm)
-		json_write_string(out, llm_describe(f->llm));
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, f->llm ? llm_describe(f->llm) : NULL);
 	buf_append_str(out, ",\"idle_reason\":");
-	if (!f->llm && f->idle_reason)
-		json_write_string(out, f->idle_reason);
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, f->llm ? NULL : f->idle_reason);
 	buf_printf(out,
 		   ",\"agents\":%u,\"per_repo\":%u,\"busy\":%u,\"queue_depth\":%" PRIu64
 		   ",\"paused\":%s,\"runs_started\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"slots\":[",

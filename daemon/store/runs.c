@@ -78,15 +78,9 @@ void run_record_write_json_members(const struct run_record *run, struct buf *out
 	else
 		buf_append_str(out, "null");
 	buf_append_str(out, ",\"detail\":");
-	if (run->detail)
-		json_write_string(out, run->detail);
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, run->detail);
 	buf_append_str(out, ",\"base_commit\":");
-	if (run->base_commit)
-		json_write_string(out, run->base_commit);
-	else
-		buf_append_str(out, "null");
+	json_write_string_or_null(out, run->base_commit);
 	buf_printf(out, ",\"steps\":%u,\"tokens_in\":%llu,\"tokens_out\":%llu,\"changed\":%s", run->steps,
 		   (unsigned long long)run->tokens_in, (unsigned long long)run->tokens_out,
 		   run->changed < 0 ? "null"

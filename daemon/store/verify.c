@@ -408,15 +408,12 @@ void store_verification_finish(struct store *s, const char *task_id, const char 
 	verify_copy(o, v);
 	struct buf data = BUF_INIT;
 	buf_printf(&data, "{\"verdict\":\"%s\",\"reason\":", verdict_name(v->verdict));
-	if (v->reason)
-		json_write_string(&data, v->reason);
-	else
-		buf_append_str(&data, "null");
-	buf_printf(&data, ",\"comparison\":%s%s%s,\"exit_code\":%d,\"duration_ms\":%llu,\"repeats\":%u,\"output\":",
-		   v->comparison != COMPARISON_NONE ? "\"" : "",
-		   v->comparison != COMPARISON_NONE ? verdict_comparison_name(v->comparison) : "null",
-		   v->comparison != COMPARISON_NONE ? "\"" : "", v->exit_code, (unsigned long long)v->duration_ms,
-		   v->repeats);
+	json_write_string_or_null(&data, v->reason);
+	buf_append_str(&data, ",\"comparison\":");
+	json_write_string_or_null(&data,
+				  v->comparison != COMPARISON_NONE ? verdict_comparison_name(v->comparison) : NULL);
+	buf_printf(&data, ",\"exit_code\":%d,\"duration_ms\":%llu,\"repeats\":%u,\"output\":", v->exit_code,
+		   (unsigned long long)v->duration_ms, v->repeats);
 	json_write_string(&data, v->output ? v->output : "");
 	buf_append_char(&data, '}');
 	o->data = buf_steal(&data);
@@ -450,12 +447,10 @@ int store_patch_get(struct store *s, const char *run_id, char **diff, unsigned *
 	return 0;
 }
 
+/* A text column, or null. */
 static void verify_json_text_or_null(struct buf *out, sqlite3_stmt *stmt, int col)
 {
-	if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-		buf_append_str(out, "null");
-	else
-		json_write_string(out, (const char *)sqlite3_column_text(stmt, col));
+	json_write_string_or_null(out, (const char *)sqlite3_column_text(stmt, col));
 }
 
 char *store_verification_json(struct store *s, const char *run_id)
