@@ -308,9 +308,7 @@ static void demo_print_end(struct demo *d, const struct task *t)
 		fprintf(out, " (%s)", t->reason);
 	fputc('\n', out);
 	char *diff = NULL;
-	char err[256];
-	if (t->chosen_run[0] &&
-	    store_patch_get(d->store, t->chosen_run, &diff, NULL, NULL, NULL, err, sizeof(err)) == 0) {
+	if (t->chosen_run[0] && store_patch_get(d->store, t->id, t->chosen_run, &diff) == 0) {
 		fprintf(out, "== the patch up for review (run %s):\n\n%s\n", t->chosen_run, diff);
 		free(diff);
 	}

@@ -287,14 +287,13 @@ static void api_tasks_get(struct http_request *req, struct http_response *res, v
 	for (size_t i = 0; i < count; i++) {
 		buf_append_str(&out, i ? ",{" : "{");
 		run_record_write_json_members(&runs[i], &out);
-		char *diff = NULL;
 		unsigned files = 0, insertions = 0, deletions = 0;
-		if (store_patch_get(ctx->store, runs[i].id, &diff, &files, &insertions, &deletions, err, sizeof(err)) == 0)
-			buf_printf(&out, ",\"patch\":{\"files\":%u,\"insertions\":%u,\"deletions\":%u,\"bytes\":%zu}", files,
-				   insertions, deletions, strlen(diff));
+		size_t bytes = 0;
+		if (store_patch_stat(ctx->store, runs[i].id, &files, &insertions, &deletions, &bytes) == 0)
+			buf_printf(&out, ",\"patch\":{\"files\":%u,\"insertions\":%u,\"deletions\":%u,\"bytes\":%zu}",
+				   files, insertions, deletions, bytes);
 		else
 			buf_append_str(&out, ",\"patch\":null");
-		free(diff);
 		char *verification = store_verification_json(ctx->store, runs[i].id);
 		buf_printf(&out, ",\"verification\":%s}", verification ? verification : "null");
 		free(verification);
@@ -338,9 +337,10 @@ static void api_tasks_patch(struct http_request *req, struct http_response *res,
 	}
 	task_free_fields(&t);
 	char *diff = NULL;
-	if (!run_id[0] || store_patch_get(ctx->store, run_id, &diff, NULL, NULL, NULL, err, sizeof(err)) < 0) {
+	if (!run_id[0] || store_patch_get(ctx->store, id, run_id, &diff) < 0) {
 		http_response_error(res, PROTO_ERR_NO_PATCH,
-				    run ? "run %s has no patch" : "task %s has no patch for review (yet)", run ? run : id);
+				    run ? "run %s has no patch" : "task %s has no patch for review (yet)",
+				    run ? run : id);
 		return;
 	}
 	http_response_send(res, 200, "text/x-diff; charset=utf-8", diff, strlen(diff));

@@ -305,9 +305,7 @@ static void finish_make_patch(struct agent *a)
 static void finish_resume(struct agent *a)
 {
 	char *diff = NULL;
-	char err[256];
-	unsigned files = 0;
-	int rc = store_patch_get(a->fleet->store, a->run.id, &diff, &files, NULL, NULL, err, sizeof(err));
+	int rc = store_patch_get(a->fleet->store, a->task.id, a->run.id, &diff);
 	if (rc == 0 && access(a->base_git, F_OK) == 0 && finish_write_patch(a, diff, strlen(diff)) == 0) {
 		a->patch_bytes = strlen(diff);
 		free(diff);

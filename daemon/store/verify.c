@@ -41,7 +41,10 @@ static const char sql_last_outcome[] =
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_set_state[] =
 	"UPDATE tasks SET state = ?2, reason = ?3, chosen_run = ?4, updated_ms = ?5 WHERE id = ?1";
-static const char sql_get_patch[] = "SELECT diff, files, insertions, deletions FROM patches WHERE run_id = ?1";
+static const char sql_get_patch[] = "SELECT diff FROM patches WHERE run_id = ?1 AND task_id = ?2";
+/* The diff's bytes without reading it out. */
+static const char sql_patch_stat[] =
+	"SELECT files, insertions, deletions, length(CAST(diff AS BLOB)) FROM patches WHERE run_id = ?1";
 static const char sql_get_verification[] =
 	"SELECT state, verdict, reason, comparison, exit_code, duration_ms, repeats, output FROM verifications "
 	"WHERE run_id = ?1";
@@ -424,27 +427,42 @@ void store_verification_finish(struct store *s, const char *task_id, const char 
 
 /* ---- reads ---- */
 
-int store_patch_get(struct store *s, const char *run_id, char **diff, unsigned *files, unsigned *insertions,
-		    unsigned *deletions, char *err, size_t errlen)
+int store_patch_get(struct store *s, const char *task_id, const char *run_id, char **diff)
 {
 	*diff = NULL;
-	sqlite3_stmt *stmt = store_stmt(store_reader(s), sql_get_patch, err, errlen);
+	char err[256];
+	sqlite3_stmt *stmt = store_stmt(store_reader(s), sql_get_patch, err, sizeof(err));
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, run_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_reset(stmt);
-		return -ENOENT;
+	sqlite3_bind_text(stmt, 2, task_id, -1, SQLITE_STATIC);
+	int rc = -ENOENT;
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		*diff = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		rc = 0;
 	}
-	*diff = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-	if (files)
-		*files = (unsigned)sqlite3_column_int(stmt, 1);
-	if (insertions)
-		*insertions = (unsigned)sqlite3_column_int(stmt, 2);
-	if (deletions)
-		*deletions = (unsigned)sqlite3_column_int(stmt, 3);
 	sqlite3_reset(stmt);
-	return 0;
+	return rc;
+}
+
+int store_patch_stat(struct store *s, const char *run_id, unsigned *files, unsigned *insertions, unsigned *deletions,
+		     size_t *bytes)
+{
+	char err[256];
+	sqlite3_stmt *stmt = store_stmt(store_reader(s), sql_patch_stat, err, sizeof(err));
+	if (!stmt)
+		return -EIO;
+	sqlite3_bind_text(stmt, 1, run_id, -1, SQLITE_STATIC);
+	int rc = -ENOENT;
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		*files = (unsigned)sqlite3_column_int(stmt, 0);
+		*insertions = (unsigned)sqlite3_column_int(stmt, 1);
+		*deletions = (unsigned)sqlite3_column_int(stmt, 2);
+		*bytes = (size_t)sqlite3_column_int64(stmt, 3);
+		rc = 0;
+	}
+	sqlite3_reset(stmt);
+	return rc;
 }
 
 /* A text column, or null. */

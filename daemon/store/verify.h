@@ -46,9 +46,12 @@ void store_verification_finish(struct store *s, const char *task_id, const char 
 			       int64_t now_ms, store_event_fn cb, void *arg);
 
 /* Reads (loop thread). */
-/* A run's patch: 0 with *diff (caller frees) and the counts, or -ENOENT. */
-int store_patch_get(struct store *s, const char *run_id, char **diff, unsigned *files, unsigned *insertions,
-		    unsigned *deletions, char *err, size_t errlen);
+/* The patch of run_id, a run of task_id: 0 with *diff (caller frees), or
+ * -ENOENT (no such run of that task, or no patch). */
+int store_patch_get(struct store *s, const char *task_id, const char *run_id, char **diff);
+/* Its size and counts, without the diff: 0, or -ENOENT. */
+int store_patch_stat(struct store *s, const char *run_id, unsigned *files, unsigned *insertions, unsigned *deletions,
+		     size_t *bytes);
 /* A run's verification as JSON (caller frees), or NULL when it has none. */
 char *store_verification_json(struct store *s, const char *run_id);
 /* A task's baseline details (JSON, caller frees), or NULL. */
