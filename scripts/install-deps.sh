@@ -9,7 +9,7 @@ set -eu
 
 packages="build-essential pkg-config meson ninja-build git ca-certificates
 libuv1-dev libcjson-dev libsqlite3-dev libssl-dev libseccomp-dev node-llhttp
-python3"
+python3 procps"
 if [ "${1:-}" = "--bench" ]; then
 	packages="$packages wrk nginx-light curl bubblewrap"
 fi
