@@ -85,6 +85,11 @@ const struct engine_hparams *engine_model_hparams(const engine_model *m)
 	return &m->hp;
 }
 
+const struct gguf *engine_model_gguf(const engine_model *m)
+{
+	return m->gguf;
+}
+
 size_t engine_model_type_usage(const engine_model *m, struct engine_type_usage *out, size_t cap)
 {
 	size_t n = 0;

@@ -186,6 +186,90 @@ engine_token engine_chat_end_token(const engine_model *m);
 int engine_chat_render(const engine_model *m, const struct engine_message *msgs, size_t n, bool add_prompt,
 		       struct engine_tokens *out);
 
+/* ---- Computing: contexts, decoding and sampling ---- */
+
+/* Element type of the KV cache. */
+enum engine_kv_type {
+	ENGINE_KV_F16 = 0, /* half the memory; the default */
+	ENGINE_KV_F32 = 1, /* exact keys and values */
+};
+
+/* Parses "f16" or "f32"; -EINVAL otherwise. */
+int engine_kv_type_parse(const char *name, enum engine_kv_type *out);
+
+/* Largest --threads accepted. */
+#define ENGINE_MAX_THREADS 256
+
+struct engine_ctx_options {
+	uint32_t n_ctx;              /* positions the KV cache holds; 0: min(n_ctx_train, 4096) */
+	uint32_t n_batch;            /* most positions one pass computes together; 0: 512 */
+	unsigned threads;            /* compute threads (the caller's included); 0: the cores */
+	enum engine_kv_type kv_type; /* the KV cache's element type */
+};
+
+/* One sequence being computed: the weights prepared for the CPU backend
+ * (borrowed from the model, which must outlive it), a KV cache of n_ctx
+ * positions, a thread pool and scratch space. Used by one thread at a time. */
+typedef struct engine_ctx engine_ctx;
+
+/* A new context over m. Fails (-ENOTSUP) when a tensor the forward pass
+ * reads has a type the CPU backend cannot compute, naming the tensor and
+ * its type in err; -EINVAL on a bad option; -ENOMEM when the cache cannot
+ * be allocated. opts may be NULL (defaults). */
+int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts, engine_ctx **out, char *err,
+		   size_t errlen);
+void engine_ctx_free(engine_ctx *c);
+/* Positions in the KV cache (the next token's position). */
+uint32_t engine_ctx_pos(const engine_ctx *c);
+/* Positions the cache holds (its n_ctx). */
+uint32_t engine_ctx_size(const engine_ctx *c);
+/* Forgets positions at and after pos (pos <= engine_ctx_pos). */
+void engine_ctx_truncate(engine_ctx *c, uint32_t pos);
+/* The threads computing (the caller's included). */
+unsigned engine_ctx_threads(const engine_ctx *c);
+
+/* engine_decode flags. */
+#define ENGINE_DECODE_ALL_LOGITS 1u /* logits for every position, not only the last */
+
+/* Runs the model over ids[0..n) at positions engine_ctx_pos(c) onwards
+ * (split into passes of at most n_batch positions; the results do not
+ * depend on how the tokens are split) and appends them to the cache. When
+ * logits is not NULL it receives the last position's n_vocab logits, or,
+ * with ENGINE_DECODE_ALL_LOGITS, n * n_vocab (position-major). Returns 0;
+ * -ENOSPC (nothing computed) when the positions would not fit the cache;
+ * -EINVAL on an id outside the vocabulary. */
+int engine_decode(engine_ctx *c, const engine_token *ids, size_t n, unsigned flags, float *logits);
+
+/* Sampling: picks the next token from logits. Stages run in llama.cpp's
+ * order: repetition penalty, top-k, top-p, min-p, temperature, then a draw.
+ * A temperature of 0 (or less) is greedy: the first token of highest logit
+ * after the penalty. */
+struct engine_sampler_params {
+	float temperature;      /* 0: greedy */
+	int32_t top_k;          /* keep the k most likely (<= 0: all) */
+	float top_p;            /* keep the smallest set with this much probability (>= 1: all) */
+	float min_p;            /* drop tokens below min_p times the top probability (<= 0: none) */
+	float repeat_penalty;   /* divide positive (multiply negative) logits of recent tokens by this (1: none) */
+	uint32_t repeat_last_n; /* how many recent tokens the penalty looks at */
+	uint64_t seed;          /* the draws' random sequence; the same seed repeats a run */
+};
+
+/* Defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05,
+ * repeat_penalty 1.0, repeat_last_n 64, seed 0. */
+void engine_sampler_defaults(struct engine_sampler_params *p);
+
+typedef struct engine_sampler engine_sampler;
+
+/* A sampler for a vocabulary of n_vocab tokens; free with engine_sampler_free. */
+engine_sampler *engine_sampler_new(const struct engine_sampler_params *p, uint32_t n_vocab);
+void engine_sampler_free(engine_sampler *s);
+/* The next token for these logits (n_vocab of them; not modified). */
+engine_token engine_sampler_sample(engine_sampler *s, const float *logits);
+/* Records a token of the sequence (prompt or sampled) for the penalty. */
+void engine_sampler_accept(engine_sampler *s, engine_token t);
+/* Forgets the recorded tokens; with reseed, restarts the random sequence. */
+void engine_sampler_reset(engine_sampler *s, bool reseed);
+
 /* `agentd model ...`: returns the process exit status (0, 1 on an internal
  * failure, 2 on bad usage or a bad model file). argv[0] is "model". */
 int engine_cmd_model(int argc, char **argv);

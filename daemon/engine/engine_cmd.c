@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/xalloc.h"
+#include "daemon/engine/engine_run.h"
 
 /* The flags the model subcommands share. */
 struct engine_cmd_args {
@@ -31,12 +32,16 @@ static void engine_cmd_usage(FILE *out)
 	fprintf(out, "usage: agentd model info --model FILE [--json] [--chat-template chatml|llama3]\n"
 		     "       agentd model tokenize --model FILE (--text TEXT | --file FILE) [--special] [--add-bos]\n"
 		     "                             [--chat-template chatml|llama3]\n"
+		     "       agentd model generate --model FILE --prompt TEXT [...]   (agentd model generate --help)\n"
+		     "       agentd model bench --model FILE [-p N] [-n N] [...]      (agentd model bench --help)\n"
 		     "\n"
 		     "Works on GGUF model files (Llama 3 and Qwen2-family, byte-level BPE vocabularies).\n"
 		     "\n"
 		     "commands:\n"
 		     "  info       architecture, sizes, tensor types, vocabulary and chat template\n"
 		     "  tokenize   print the token ids of a text as a JSON array\n"
+		     "  generate   run the model on a prompt and sample a continuation\n"
+		     "  bench      prompt-processing and generation speed, in tokens/s\n"
 		     "\n"
 		     "options:\n"
 		     "  --model FILE                 the GGUF file\n"
@@ -95,11 +100,11 @@ static int engine_cmd_parse(int argc, char **argv, struct engine_cmd_args *a, ch
 	if (a->help)
 		return 0;
 	if (!a->sub) {
-		snprintf(err, errlen, "a command is required: info or tokenize");
+		snprintf(err, errlen, "a command is required: info, tokenize, generate or bench");
 		return -EINVAL;
 	}
 	if (strcmp(a->sub, "info") != 0 && strcmp(a->sub, "tokenize") != 0) {
-		snprintf(err, errlen, "unknown command '%s' (known: info, tokenize)", a->sub);
+		snprintf(err, errlen, "unknown command '%s' (known: info, tokenize, generate, bench)", a->sub);
 		return -EINVAL;
 	}
 	if (!a->model) {
@@ -285,6 +290,10 @@ static int engine_cmd_tokenize(const engine_model *m, const struct engine_cmd_ar
 
 int engine_cmd_model(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "generate") == 0)
+		return engine_run_generate(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "bench") == 0)
+		return engine_run_bench(argc, argv);
 	struct engine_cmd_args a;
 	char err[1024];
 	if (engine_cmd_parse(argc, argv, &a, err, sizeof(err)) < 0) {

@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const struct model_arch model_archs[] = {
-	{"llama", false},
-	{"qwen2", true},
+	{"llama", false, MODEL_ROPE_ADJACENT},
+	{"qwen2", true, MODEL_ROPE_NEOX},
 };
 
 const struct model_arch *model_arch_find(const char *name, size_t len)

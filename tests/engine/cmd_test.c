@@ -34,7 +34,7 @@ TEST(help_and_usage_errors)
 		const char *args[8]; /* after "model" */
 		const char *message; /* expected in the output */
 	} bad[] = {
-		{{NULL}, "a command is required: info or tokenize"},
+		{{NULL}, "a command is required: info, tokenize, generate or bench"},
 		{{"load", "--model", "x", NULL}, "unknown command 'load'"},
 		{{"info", NULL}, "--model FILE is required"},
 		{{"info", "--model", "x", "--bogus", NULL}, "unknown option '--bogus'"},

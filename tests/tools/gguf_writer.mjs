@@ -11,6 +11,12 @@
 //     --type T                    type of the weight matrices (f16)
 //     --embd-type T               type of token_embd (the --type)
 //     --tied                      no output.weight
+//     --norm random|ones          norm weights: tiny random values (default) or 1 + U(-0.05, 0.05)
+//     --weight-scale X            matrices (and qwen2's biases) in +-0.05*X instead of +-0.05; q8_0
+//                                 blocks get a scale d = 0.05*X/127 * U(0.5, 1.5) and quants in
+//                                 [-127, 127] (without it, q8_0 blocks are random bytes)
+//     --attn-scale X              attn_q and attn_k (weights and biases) times X: sharper attention
+//     --rope-freqs                add rope_freqs.weight (f32, n_rot/2 factors in [1, 8])
 //     --all-types                 add one extra tensor of every ggml type (not loadable by llama.cpp)
 //     --chat-template chatml|llama3|qwen3|package|none|TEXT
 //     --pre NAME  --add-bos true|false  --version 2|3  --alignment N  --seed N
@@ -62,20 +68,29 @@ export const TYPES = {
   mxfp4: { id: 39, blk: 32, size: 17 },
 };
 
-// ---- a seeded generator (xorshift64*), so files are reproducible.
+// ---- a seeded generator (mulberry32: 32-bit state, plain Number
+// arithmetic, fast enough for models of hundreds of millions of weights),
+// so files are reproducible from --seed. Returns numbers in [0, 1).
 function rng(seed) {
-  let s = BigInt(seed) * 0x9E3779B97F4A7C15n + 1n;
-  const mask = (1n << 64n) - 1n;
+  // Mix the seed (any integer) into the 32-bit state.
+  let a = Number(BigInt.asUintN(32, BigInt(seed) * 0x9E3779B97F4A7C15n + 1n)) >>> 0;
   return () => {
-    s ^= s >> 12n; s ^= (s << 25n) & mask; s ^= s >> 27n;
-    return Number(((s * 0x2545F4914F6CDD1Dn) & mask) >> 11n) / 2 ** 53;
+    a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
+// Typed-array views below write the host's byte order; GGUF is little-endian.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('gguf_writer needs a little-endian host');
+
+// f32 -> f16 bits by truncation, tiny values flushed to zero.
+const halfIn = new Float32Array(1);
+const halfBits = new Uint32Array(halfIn.buffer);
 function toHalf(f) {
-  const b = new DataView(new ArrayBuffer(4));
-  b.setFloat32(0, f);
-  const x = b.getUint32(0);
+  halfIn[0] = f;
+  const x = halfBits[0];
   const sign = (x >>> 16) & 0x8000;
   let exp = ((x >>> 23) & 0xff) - 127 + 15;
   let mant = x & 0x7fffff;
@@ -84,26 +99,56 @@ function toHalf(f) {
   return sign | (exp << 10) | (mant >>> 13);
 }
 
-function tensorData(type, n, rand) {
+// The data of a tensor of n elements. Plain types hold values from value()
+// (by default uniform in +-0.05*scale); block types hold random bytes with
+// sane f16 scales (times scale), except q8_0 with q8 set: a scale of about
+// 0.05*scale/127 and quants in [-127, 127], so the values span about what
+// an f16 tensor of the same scale holds.
+function tensorData(type, n, rand, { scale = 1, value = null, q8 = false } = {}) {
   const t = TYPES[type];
   if (!t) throw new Error(`unknown type ${type}`);
   if (n % t.blk) throw new Error(`${n} elements are not whole ${type} blocks of ${t.blk}`);
   const buf = Buffer.alloc((n / t.blk) * t.size);
-  const w = () => (rand() * 2 - 1) * 0.05;
+  const w = value ?? (() => (rand() * 2 - 1) * 0.05 * scale);
   switch (type) {
-    case 'f32': for (let i = 0; i < n; i++) buf.writeFloatLE(w(), i * 4); return buf;
-    case 'f64': for (let i = 0; i < n; i++) buf.writeDoubleLE(w(), i * 8); return buf;
-    case 'f16': for (let i = 0; i < n; i++) buf.writeUInt16LE(toHalf(w()), i * 2); return buf;
+    case 'f32': {
+      const a = new Float32Array(buf.buffer, buf.byteOffset, n);
+      for (let i = 0; i < n; i++) a[i] = w();
+      return buf;
+    }
+    case 'f64': {
+      const a = new Float64Array(buf.buffer, buf.byteOffset, n);
+      for (let i = 0; i < n; i++) a[i] = w();
+      return buf;
+    }
+    case 'f16': {
+      const a = new Uint16Array(buf.buffer, buf.byteOffset, n);
+      for (let i = 0; i < n; i++) a[i] = toHalf(w());
+      return buf;
+    }
     case 'bf16': {
-      const f = Buffer.alloc(4);
-      for (let i = 0; i < n; i++) { f.writeFloatLE(w(), 0); buf.writeUInt16LE(f.readUInt16LE(2), i * 2); }
+      // The upper half of each f32 (truncation).
+      const a = new Uint16Array(buf.buffer, buf.byteOffset, n);
+      const f = new Float32Array(1);
+      const h = new Uint16Array(f.buffer);
+      for (let i = 0; i < n; i++) { f[0] = w(); a[i] = h[1]; }
       return buf;
     }
   }
+  if (type === 'q8_0' && q8) {
+    for (let b = 0; b < n / 32; b++) {
+      const at = b * 34;
+      const d = toHalf((0.05 * scale / 127) * (0.5 + rand()));
+      buf[at] = d & 0xff;
+      buf[at + 1] = d >>> 8;
+      for (let i = 0; i < 32; i++) buf[at + 2 + i] = (Math.floor(rand() * 255) - 127) & 0xff;
+    }
+    return buf;
+  }
   for (let i = 0; i < buf.length; i++) buf[i] = Math.floor(rand() * 256);
   for (let b = 0; b < n / t.blk; b++) {
-    for (const off of t.halves || []) buf.writeUInt16LE(toHalf(0.001 + rand() * 0.01), b * t.size + off);
-    if (t.float0) buf.writeFloatLE(0.001 + rand() * 0.01, b * t.size);
+    for (const off of t.halves || []) buf.writeUInt16LE(toHalf((0.001 + rand() * 0.01) * scale), b * t.size + off);
+    if (t.float0) buf.writeFloatLE((0.001 + rand() * 0.01) * scale, b * t.size);
   }
   return buf;
 }
@@ -287,13 +332,21 @@ export function writeGguf(file, { kv, tensors, version = 3, alignment = 32 }) {
   });
   const head = w.length();
   w.raw(Buffer.alloc((alignment - (head % alignment)) % alignment));
-  let at = 0;
-  tensors.forEach((t, i) => {
-    w.raw(Buffer.alloc(offsets[i] - at));
-    w.raw(t.data);
-    at = offsets[i] + t.data.length;
-  });
-  fs.writeFileSync(file, Buffer.concat(w.parts));
+  // The header in one write, then each tensor's padding and data (big
+  // models are not concatenated in memory).
+  const fd = fs.openSync(file, 'w');
+  try {
+    const writeAll = (b) => { for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off, b.length - off); };
+    writeAll(Buffer.concat(w.parts));
+    let at = 0;
+    tensors.forEach((t, i) => {
+      writeAll(Buffer.alloc(offsets[i] - at));
+      writeAll(t.data);
+      at = offsets[i] + t.data.length;
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 export function buildModel(o) {
@@ -306,25 +359,36 @@ export function buildModel(o) {
   const type = o.type ?? 'f16';
   const embdType = o.embdType ?? type;
   const tensors = [];
-  const add = (name, ne, t) => tensors.push({ name, ne, type: t, data: tensorData(t, ne.reduce((a, b) => a * b, 1), rand) });
-  add('token_embd.weight', [E, V], embdType);
-  add('output_norm.weight', [E], 'f32');
-  if (!o.tied) add('output.weight', [E, V], embdType);
+  const add = (name, ne, t, opts) =>
+    tensors.push({ name, ne, type: t, data: tensorData(t, ne.reduce((a, b) => a * b, 1), rand, opts) });
+  // Matrices (and biases) are scaled by --weight-scale, attention's q and k
+  // also by --attn-scale; norms are tiny random values or about 1.
+  const ws = o.weightScale ?? 1, as = o.attnScale ?? 1;
+  const q8 = o.weightScale !== undefined;
+  const mat = { scale: ws, q8 }, qk = { scale: ws * as, q8 };
+  const bias = ws === 1 ? undefined : { scale: ws }, qkBias = ws * as === 1 ? undefined : { scale: ws * as };
+  let norm;
+  if (o.norm === 'ones') norm = { value: () => 1 + 0.1 * (rand() - 0.5) };
+  else if (o.norm !== undefined && o.norm !== 'random') throw new Error(`unknown --norm ${o.norm}`);
+  add('token_embd.weight', [E, V], embdType, mat);
+  add('output_norm.weight', [E], 'f32', norm);
+  if (o.ropeFreqs) add('rope_freqs.weight', [D / 2], 'f32', { value: () => 1 + 7 * rand() });
+  if (!o.tied) add('output.weight', [E, V], embdType, mat);
   for (let l = 0; l < L; l++) {
-    add(`blk.${l}.attn_norm.weight`, [E], 'f32');
-    add(`blk.${l}.attn_q.weight`, [E, H * D], type);
-    add(`blk.${l}.attn_k.weight`, [E, KV * D], type);
-    add(`blk.${l}.attn_v.weight`, [E, KV * D], type);
-    add(`blk.${l}.attn_output.weight`, [H * D, E], type);
+    add(`blk.${l}.attn_norm.weight`, [E], 'f32', norm);
+    add(`blk.${l}.attn_q.weight`, [E, H * D], type, qk);
+    add(`blk.${l}.attn_k.weight`, [E, KV * D], type, qk);
+    add(`blk.${l}.attn_v.weight`, [E, KV * D], type, mat);
+    add(`blk.${l}.attn_output.weight`, [H * D, E], type, mat);
     if (arch === 'qwen2') {
-      add(`blk.${l}.attn_q.bias`, [H * D], 'f32');
-      add(`blk.${l}.attn_k.bias`, [KV * D], 'f32');
-      add(`blk.${l}.attn_v.bias`, [KV * D], 'f32');
+      add(`blk.${l}.attn_q.bias`, [H * D], 'f32', qkBias);
+      add(`blk.${l}.attn_k.bias`, [KV * D], 'f32', qkBias);
+      add(`blk.${l}.attn_v.bias`, [KV * D], 'f32', bias);
     }
-    add(`blk.${l}.ffn_norm.weight`, [E], 'f32');
-    add(`blk.${l}.ffn_gate.weight`, [E, F], type);
-    add(`blk.${l}.ffn_up.weight`, [E, F], type);
-    add(`blk.${l}.ffn_down.weight`, [F, E], type);
+    add(`blk.${l}.ffn_norm.weight`, [E], 'f32', norm);
+    add(`blk.${l}.ffn_gate.weight`, [E, F], type, mat);
+    add(`blk.${l}.ffn_up.weight`, [E, F], type, mat);
+    add(`blk.${l}.ffn_down.weight`, [F, E], type, mat);
   }
   if (o.allTypes) for (const t of Object.keys(TYPES)) add(`extra.${t}`, [TYPES[t].blk * 2, 3], t);
   // Writers order tensors differently; so do we, by seed.
@@ -378,13 +442,16 @@ function main(argv) {
     '--n-head-kv': 'nHeadKv', '--n-ff': 'nFf', '--n-ctx': 'nCtx', '--type': 'type', '--embd-type': 'embdType',
     '--chat-template': 'chatTemplate', '--pre': 'pre', '--add-bos': 'addBos', '--version': 'version',
     '--alignment': 'alignment', '--seed': 'seed', '--name': 'name', '--out': 'out', '--merges': 'merges',
+    '--norm': 'norm', '--weight-scale': 'weightScale', '--attn-scale': 'attnScale',
   };
-  const numeric = new Set(['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf', 'nCtx', 'version', 'alignment', 'seed', 'merges']);
+  const numeric = new Set(['nEmbd', 'nLayer', 'nHead', 'nHeadKv', 'nFf', 'nCtx', 'version', 'alignment', 'seed', 'merges',
+    'weightScale', 'attnScale']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--tied') { o.tied = true; continue; }
     if (a === '--all-types') { o.allTypes = true; continue; }
     if (a === '--shuffle') { o.shuffle = true; continue; }
+    if (a === '--rope-freqs') { o.ropeFreqs = true; continue; }
     if (a === '--omit-key') { (o.omitKeys ??= []).push(argv[++i]); continue; }
     if (a === '--omit-tensor') { (o.omitTensors ??= []).push(argv[++i]); continue; }
     if (a === '--set-u32' || a === '--set-str') {
@@ -396,7 +463,10 @@ function main(argv) {
     const k = names[a];
     if (!k || i + 1 >= argv.length) throw new Error(`bad argument ${a}`);
     let val = argv[++i];
-    if (numeric.has(k)) val = Number(val);
+    if (numeric.has(k)) {
+      val = Number(val);
+      if (!Number.isFinite(val)) throw new Error(`${a} needs a number`);
+    }
     if (k === 'addBos') val = val === 'true';
     o[k] = val;
   }

@@ -1,0 +1,609 @@
+/* Matmul and KV kernels for F32, F16, BF16 and Q8_0 weights, portable and
+ * AVX2. A tile computes NR activation rows against NW weight rows with one
+ * accumulator per output, stepping through the elements in order, so a
+ * given output gets the same arithmetic in every tile shape: tiles only
+ * decide how often a loaded weight vector is reused. Quantized types use
+ * int8 dot products against activations quantized per block of 32. */
+#include "daemon/engine/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "daemon/engine/dtype.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KERNELS_X86 1
+#else
+#define KERNELS_X86 0
+#endif
+
+#define QK8_0 32
+/* A weight block as GGUF stores it: an f16 scale then 32 int8 values. */
+#define Q8_0_BLOCK_BYTES 34
+/* An activation block: a float scale then 32 int8 values. */
+struct kernels_q8_act {
+	float d;
+	int8_t q[QK8_0];
+};
+
+/* ---- conversions ---- */
+
+float kernels_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+	if (exp == 0) {
+		if (mant == 0) {
+			bits = sign;
+		} else {
+			/* Subnormal: normalise. */
+			exp = 127 - 15 + 1;
+			while (!(mant & 0x400)) {
+				mant <<= 1;
+				exp--;
+			}
+			bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+		}
+	} else if (exp == 0x1f) {
+		bits = sign | 0x7f800000u | (mant << 13);
+	} else {
+		bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+	}
+	float f;
+	memcpy(&f, &bits, sizeof(f));
+	return f;
+}
+
+uint16_t kernels_f32_to_f16(float f)
+{
+	uint32_t x;
+	memcpy(&x, &f, sizeof(x));
+	uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+	uint32_t abs = x & 0x7fffffffu;
+	if (abs >= 0x7f800000u) /* inf or NaN */
+		return sign | 0x7c00 | (abs > 0x7f800000u ? 0x200 : 0);
+	if (abs >= 0x477ff000u) /* rounds to beyond the largest half */
+		return sign | 0x7c00;
+	if (abs < 0x38800000u) {
+		/* Subnormal half (or zero): scale into an integer and round. */
+		float a;
+		memcpy(&a, &abs, sizeof(a));
+		return sign | (uint16_t)lrintf(a * 16777216.0f); /* 2^24 */
+	}
+	/* Normal: round the 13 dropped bits to nearest even. */
+	uint32_t mant = abs + 0xfffu + ((abs >> 13) & 1);
+	return sign | (uint16_t)((mant - 0x38000000u) >> 13);
+}
+
+static float kernels_bf16_to_f32(uint16_t h)
+{
+	uint32_t bits = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &bits, sizeof(f));
+	return f;
+}
+
+static uint16_t kernels_load_u16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+void kernels_dequantize_row(uint32_t dtype, const void *src, float *dst, uint32_t n)
+{
+	const uint8_t *s = src;
+	switch (dtype) {
+	case DTYPE_F32: memcpy(dst, s, (size_t)n * sizeof(float)); break;
+	case DTYPE_F16:
+		for (uint32_t i = 0; i < n; i++)
+			dst[i] = kernels_f16_to_f32(kernels_load_u16(s + 2 * i));
+		break;
+	case DTYPE_BF16:
+		for (uint32_t i = 0; i < n; i++)
+			dst[i] = kernels_bf16_to_f32(kernels_load_u16(s + 2 * i));
+		break;
+	case DTYPE_Q8_0:
+		for (uint32_t b = 0; b < n / QK8_0; b++) {
+			const uint8_t *blk = s + (size_t)b * Q8_0_BLOCK_BYTES;
+			float d = kernels_f16_to_f32(kernels_load_u16(blk));
+			for (int i = 0; i < QK8_0; i++)
+				dst[b * QK8_0 + i] = d * (float)(int8_t)blk[2 + i];
+		}
+		break;
+	default: memset(dst, 0, (size_t)n * sizeof(float)); break;
+	}
+}
+
+/* ---- activations ---- */
+
+static size_t kernels_f32_act_bytes(uint32_t n)
+{
+	return (size_t)n * sizeof(float);
+}
+
+static void kernels_f32_act_prepare(const float *x, uint32_t n, void *out)
+{
+	memcpy(out, x, (size_t)n * sizeof(float));
+}
+
+static size_t kernels_q8_act_bytes(uint32_t n)
+{
+	return (size_t)(n / QK8_0) * sizeof(struct kernels_q8_act);
+}
+
+/* Each block of 32 gets the scale amax/127 and values rounded to it. */
+static void kernels_q8_act_prepare(const float *x, uint32_t n, void *out)
+{
+	struct kernels_q8_act *blocks = out;
+	for (uint32_t b = 0; b < n / QK8_0; b++) {
+		const float *v = x + (size_t)b * QK8_0;
+		float amax = 0;
+		for (int i = 0; i < QK8_0; i++)
+			amax = fmaxf(amax, fabsf(v[i]));
+		float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0;
+		blocks[b].d = d;
+		for (int i = 0; i < QK8_0; i++)
+			blocks[b].q[i] = (int8_t)lrintf(v[i] * id);
+	}
+}
+
+/* ---- portable kernels: 8 lanes per accumulator, like the AVX2 ones ---- */
+
+#define LANES 8
+
+static float kernels_lanes_sum(const float *acc)
+{
+	/* The same pairing as the AVX2 horizontal sum. */
+	float a[4], b[2];
+	for (int i = 0; i < 4; i++)
+		a[i] = acc[i] + acc[i + 4];
+	b[0] = a[0] + a[2];
+	b[1] = a[1] + a[3];
+	return b[0] + b[1];
+}
+
+typedef float (*kernels_elem_fn)(const uint8_t *row, uint32_t i);
+
+static float kernels_elem_f32(const uint8_t *row, uint32_t i)
+{
+	float f;
+	memcpy(&f, row + 4 * (size_t)i, sizeof(f));
+	return f;
+}
+
+static float kernels_elem_f16(const uint8_t *row, uint32_t i)
+{
+	return kernels_f16_to_f32(kernels_load_u16(row + 2 * (size_t)i));
+}
+
+static float kernels_elem_bf16(const uint8_t *row, uint32_t i)
+{
+	return kernels_bf16_to_f32(kernels_load_u16(row + 2 * (size_t)i));
+}
+
+static inline __attribute__((always_inline)) void kernels_float_matmul_portable(kernels_elem_fn elem, const uint8_t *w,
+										size_t w_row_bytes, const uint8_t *act,
+										size_t act_row_bytes, uint32_t n,
+										uint32_t nr, uint32_t j0, uint32_t j1,
+										float *out, size_t out_stride)
+{
+	uint32_t n8 = n - n % LANES;
+	for (uint32_t j = j0; j < j1; j++) {
+		const uint8_t *row = w + (size_t)j * w_row_bytes;
+		for (uint32_t r = 0; r < nr; r++) {
+			const float *x = (const float *)(act + (size_t)r * act_row_bytes);
+			float acc[LANES] = {0};
+			for (uint32_t k = 0; k < n8; k += LANES)
+				for (int l = 0; l < LANES; l++)
+					acc[l] += elem(row, k + (uint32_t)l) * x[k + (uint32_t)l];
+			float s = kernels_lanes_sum(acc);
+			for (uint32_t k = n8; k < n; k++)
+				s += elem(row, k) * x[k];
+			out[(size_t)r * out_stride + (j - j0)] = s;
+		}
+	}
+}
+
+static void kernels_f32_matmul_portable(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_portable(kernels_elem_f32, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+static void kernels_f16_matmul_portable(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_portable(kernels_elem_f16, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+static void kernels_bf16_matmul_portable(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					 uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_portable(kernels_elem_bf16, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+static void kernels_q8_matmul_portable(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+				       uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	uint32_t nb = n / QK8_0;
+	for (uint32_t j = j0; j < j1; j++) {
+		const uint8_t *row = w + (size_t)j * wrb;
+		for (uint32_t r = 0; r < nr; r++) {
+			const struct kernels_q8_act *a = (const struct kernels_q8_act *)(act + (size_t)r * arb);
+			float acc[LANES] = {0};
+			for (uint32_t b = 0; b < nb; b++) {
+				const uint8_t *blk = row + (size_t)b * Q8_0_BLOCK_BYTES;
+				float d = kernels_f16_to_f32(kernels_load_u16(blk)) * a[b].d;
+				/* Lane l sums the products of elements 4l..4l+3, as
+				 * the AVX2 kernel's 32-bit lanes do. */
+				for (int l = 0; l < LANES; l++) {
+					int32_t dot = 0;
+					for (int i = 0; i < 4; i++)
+						dot += (int32_t)(int8_t)blk[2 + 4 * l + i] * a[b].q[4 * l + i];
+					acc[l] += d * (float)dot;
+				}
+			}
+			out[(size_t)r * os + (j - j0)] = kernels_lanes_sum(acc);
+		}
+	}
+}
+
+static void kernels_kv_f32_store(void *dst, const float *src, uint32_t n)
+{
+	memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+static float kernels_kv_f32_dot(const float *q, const void *k, uint32_t n)
+{
+	const float *kf = k;
+	float acc[LANES] = {0};
+	uint32_t n8 = n - n % LANES;
+	for (uint32_t i = 0; i < n8; i += LANES)
+		for (int l = 0; l < LANES; l++)
+			acc[l] += q[i + (uint32_t)l] * kf[i + (uint32_t)l];
+	float s = kernels_lanes_sum(acc);
+	for (uint32_t i = n8; i < n; i++)
+		s += q[i] * kf[i];
+	return s;
+}
+
+static void kernels_kv_f32_axpy(float *out, float a, const void *v, uint32_t n)
+{
+	const float *vf = v;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] += a * vf[i];
+}
+
+static void kernels_kv_f16_store(void *dst, const float *src, uint32_t n)
+{
+	uint16_t *d = dst;
+	for (uint32_t i = 0; i < n; i++)
+		d[i] = kernels_f32_to_f16(src[i]);
+}
+
+static float kernels_kv_f16_dot(const float *q, const void *k, uint32_t n)
+{
+	const uint16_t *kh = k;
+	float acc[LANES] = {0};
+	uint32_t n8 = n - n % LANES;
+	for (uint32_t i = 0; i < n8; i += LANES)
+		for (int l = 0; l < LANES; l++)
+			acc[l] += q[i + (uint32_t)l] * kernels_f16_to_f32(kh[i + (uint32_t)l]);
+	float s = kernels_lanes_sum(acc);
+	for (uint32_t i = n8; i < n; i++)
+		s += q[i] * kernels_f16_to_f32(kh[i]);
+	return s;
+}
+
+static void kernels_kv_f16_axpy(float *out, float a, const void *v, uint32_t n)
+{
+	const uint16_t *vh = v;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] += a * kernels_f16_to_f32(vh[i]);
+}
+
+/* ---- AVX2 ---- */
+
+#if KERNELS_X86
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
+
+AVX2_INLINE float kernels_hsum(__m256 v)
+{
+	__m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	__m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+	b = _mm_add_ss(b, _mm_shuffle_ps(b, b, 1));
+	return _mm_cvtss_f32(b);
+}
+
+enum kernels_float_kind { KF_F32, KF_F16, KF_BF16 };
+
+AVX2_INLINE __m256 kernels_load8(enum kernels_float_kind kind, const uint8_t *row, uint32_t k)
+{
+	switch (kind) {
+	case KF_F32: return _mm256_loadu_ps((const float *)(const void *)(row + 4 * (size_t)k));
+	case KF_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(row + 2 * (size_t)k)));
+	default: {
+		__m256i h =
+			_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(row + 2 * (size_t)k)));
+		return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
+	}
+	}
+}
+
+AVX2_INLINE float kernels_elem(enum kernels_float_kind kind, const uint8_t *row, uint32_t k)
+{
+	switch (kind) {
+	case KF_F32: return kernels_elem_f32(row, k);
+	case KF_F16: return _cvtsh_ss(kernels_load_u16(row + 2 * (size_t)k));
+	default: return kernels_elem_bf16(row, k);
+	}
+}
+
+/* NR activation rows x NW weight rows. */
+AVX2_INLINE void kernels_float_tile(enum kernels_float_kind kind, int NR, int NW, const uint8_t *w, size_t wrb,
+				    const uint8_t *act, size_t arb, uint32_t n, float *out, size_t os)
+{
+	__m256 acc[KERNELS_MAX_ROWS][4];
+#pragma GCC unroll 4
+	for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++)
+			acc[r][c] = _mm256_setzero_ps();
+	uint32_t n8 = n - n % 8;
+	for (uint32_t k = 0; k < n8; k += 8) {
+		__m256 wv[4];
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++) {
+			/* Weight rows are parallel streams; fetch ahead of them. */
+			_mm_prefetch((const char *)(w + (size_t)c * wrb) + (kind == KF_F32 ? 4 : 2) * (size_t)k + 512,
+				     _MM_HINT_T0);
+			wv[c] = kernels_load8(kind, w + (size_t)c * wrb, k);
+		}
+#pragma GCC unroll 4
+		for (int r = 0; r < NR; r++) {
+			__m256 xv = _mm256_loadu_ps((const float *)(const void *)(act + (size_t)r * arb) + k);
+#pragma GCC unroll 4
+			for (int c = 0; c < NW; c++)
+				acc[r][c] = _mm256_fmadd_ps(wv[c], xv, acc[r][c]);
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < NR; r++) {
+		const float *x = (const float *)(const void *)(act + (size_t)r * arb);
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++) {
+			float s = kernels_hsum(acc[r][c]);
+			for (uint32_t k = n8; k < n; k++)
+				s += kernels_elem(kind, w + (size_t)c * wrb, k) * x[k];
+			out[(size_t)r * os + (size_t)c] = s;
+		}
+	}
+}
+
+/* Walks the weight rows in tiles: four at a time for one activation row
+ * (independent accumulators hide the FMA latency), two for more. */
+AVX2_INLINE void kernels_float_matmul_avx2(enum kernels_float_kind kind, const uint8_t *w, size_t wrb,
+					   const uint8_t *act, size_t arb, uint32_t n, uint32_t nr, uint32_t j0,
+					   uint32_t j1, float *out, size_t os)
+{
+	uint32_t j = j0;
+#define KERNELS_FLOAT_CASE(NR, NW)                                                                                     \
+	for (; j + NW <= j1; j += NW)                                                                                  \
+		kernels_float_tile(kind, NR, NW, w + (size_t)j * wrb, wrb, act, arb, n, out + (j - j0), os);           \
+	for (; j < j1; j++)                                                                                            \
+		kernels_float_tile(kind, NR, 1, w + (size_t)j * wrb, wrb, act, arb, n, out + (j - j0), os);
+	switch (nr) {
+	case 1: KERNELS_FLOAT_CASE(1, 4) break;
+	case 2: KERNELS_FLOAT_CASE(2, 3) break;
+	case 3: KERNELS_FLOAT_CASE(3, 3) break;
+	default: KERNELS_FLOAT_CASE(4, 2) break;
+	}
+#undef KERNELS_FLOAT_CASE
+}
+
+AVX2 static void kernels_f32_matmul_avx2(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					 uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_avx2(KF_F32, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+AVX2 static void kernels_f16_matmul_avx2(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					 uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_avx2(KF_F16, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+AVX2 static void kernels_bf16_matmul_avx2(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					  uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	kernels_float_matmul_avx2(KF_BF16, w, wrb, act, arb, n, nr, j0, j1, out, os);
+}
+
+/* Q8_0 x Q8_0: the int8 products of a block summed exactly (the sign
+ * trick keeps maddubs from saturating: |w| * sign(a, w)), then scaled by
+ * both block scales into the output's float accumulator. */
+AVX2_INLINE void kernels_q8_tile(int NR, int NW, const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb,
+				 uint32_t nb, float *out, size_t os)
+{
+	__m256 acc[KERNELS_MAX_ROWS][4];
+#pragma GCC unroll 4
+	for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++)
+			acc[r][c] = _mm256_setzero_ps();
+	const __m256i ones = _mm256_set1_epi16(1);
+	for (uint32_t b = 0; b < nb; b++) {
+		__m256i wq[4], wabs[4];
+		float wd[4];
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++) {
+			const uint8_t *blk = w + (size_t)c * wrb + (size_t)b * Q8_0_BLOCK_BYTES;
+			/* The rows are read in parallel streams of 34-byte steps,
+			 * which the hardware prefetchers follow poorly. */
+			_mm_prefetch((const char *)blk + 384, _MM_HINT_T0);
+			wd[c] = _cvtsh_ss(kernels_load_u16(blk));
+			wq[c] = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
+			wabs[c] = _mm256_sign_epi8(wq[c], wq[c]);
+		}
+#pragma GCC unroll 4
+		for (int r = 0; r < NR; r++) {
+			const struct kernels_q8_act *a =
+				(const struct kernels_q8_act *)(const void *)(act + (size_t)r * arb) + b;
+			__m256i aq = _mm256_loadu_si256((const __m256i *)(const void *)a->q);
+#pragma GCC unroll 4
+			for (int c = 0; c < NW; c++) {
+				__m256i prod = _mm256_maddubs_epi16(wabs[c], _mm256_sign_epi8(aq, wq[c]));
+				__m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, ones));
+				acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(wd[c] * a->d), dot, acc[r][c]);
+			}
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+		for (int c = 0; c < NW; c++)
+			out[(size_t)r * os + (size_t)c] = kernels_hsum(acc[r][c]);
+}
+
+AVX2 static void kernels_q8_matmul_avx2(const uint8_t *w, size_t wrb, const uint8_t *act, size_t arb, uint32_t n,
+					uint32_t nr, uint32_t j0, uint32_t j1, float *out, size_t os)
+{
+	uint32_t nb = n / QK8_0, j = j0;
+#define KERNELS_Q8_CASE(NR, NW)                                                                                        \
+	for (; j + NW <= j1; j += NW)                                                                                  \
+		kernels_q8_tile(NR, NW, w + (size_t)j * wrb, wrb, act, arb, nb, out + (j - j0), os);                   \
+	for (; j < j1; j++)                                                                                            \
+		kernels_q8_tile(NR, 1, w + (size_t)j * wrb, wrb, act, arb, nb, out + (j - j0), os);
+	switch (nr) {
+	case 1: KERNELS_Q8_CASE(1, 4) break;
+	case 2: KERNELS_Q8_CASE(2, 2) break;
+	case 3: KERNELS_Q8_CASE(3, 2) break;
+	default: KERNELS_Q8_CASE(4, 2) break;
+	}
+#undef KERNELS_Q8_CASE
+}
+
+AVX2 static void kernels_kv_f16_store_avx2(void *dst, const float *src, uint32_t n)
+{
+	uint16_t *d = dst;
+	uint32_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(void *)(d + i),
+				 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+	for (; i < n; i++)
+		d[i] = kernels_f32_to_f16(src[i]);
+}
+
+AVX2 static float kernels_kv_dot_avx2(enum kernels_float_kind kind, const float *q, const void *k, uint32_t n)
+{
+	__m256 acc = _mm256_setzero_ps();
+	uint32_t n8 = n - n % 8;
+	for (uint32_t i = 0; i < n8; i += 8)
+		acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), kernels_load8(kind, k, i), acc);
+	float s = kernels_hsum(acc);
+	for (uint32_t i = n8; i < n; i++)
+		s += q[i] * kernels_elem(kind, k, i);
+	return s;
+}
+
+AVX2 static float kernels_kv_f32_dot_avx2(const float *q, const void *k, uint32_t n)
+{
+	return kernels_kv_dot_avx2(KF_F32, q, k, n);
+}
+
+AVX2 static float kernels_kv_f16_dot_avx2(const float *q, const void *k, uint32_t n)
+{
+	return kernels_kv_dot_avx2(KF_F16, q, k, n);
+}
+
+AVX2 static void kernels_kv_axpy_avx2(enum kernels_float_kind kind, float *out, float a, const void *v, uint32_t n)
+{
+	__m256 av = _mm256_set1_ps(a);
+	uint32_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_fmadd_ps(av, kernels_load8(kind, v, i), _mm256_loadu_ps(out + i)));
+	for (; i < n; i++)
+		out[i] = fmaf(a, kernels_elem(kind, v, i), out[i]);
+}
+
+AVX2 static void kernels_kv_f32_axpy_avx2(float *out, float a, const void *v, uint32_t n)
+{
+	kernels_kv_axpy_avx2(KF_F32, out, a, v, n);
+}
+
+AVX2 static void kernels_kv_f16_axpy_avx2(float *out, float a, const void *v, uint32_t n)
+{
+	kernels_kv_axpy_avx2(KF_F16, out, a, v, n);
+}
+#endif
+
+/* ---- tables ---- */
+
+static const struct kernels_type kernels_portable[] = {
+	{DTYPE_F32, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_f32_matmul_portable},
+	{DTYPE_F16, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_f16_matmul_portable},
+	{DTYPE_BF16, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_bf16_matmul_portable},
+	{DTYPE_Q8_0, false, kernels_q8_act_bytes, kernels_q8_act_prepare, kernels_q8_matmul_portable},
+};
+
+static const struct kernels_kv kernels_kv_portable[] = {
+	{DTYPE_F32, 4, kernels_kv_f32_store, kernels_kv_f32_dot, kernels_kv_f32_axpy},
+	{DTYPE_F16, 2, kernels_kv_f16_store, kernels_kv_f16_dot, kernels_kv_f16_axpy},
+};
+
+#if KERNELS_X86
+static const struct kernels_type kernels_avx2[] = {
+	{DTYPE_F32, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_f32_matmul_avx2},
+	{DTYPE_F16, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_f16_matmul_avx2},
+	{DTYPE_BF16, true, kernels_f32_act_bytes, kernels_f32_act_prepare, kernels_bf16_matmul_avx2},
+	{DTYPE_Q8_0, false, kernels_q8_act_bytes, kernels_q8_act_prepare, kernels_q8_matmul_avx2},
+};
+
+static const struct kernels_kv kernels_kv_avx2[] = {
+	{DTYPE_F32, 4, kernels_kv_f32_store, kernels_kv_f32_dot_avx2, kernels_kv_f32_axpy_avx2},
+	{DTYPE_F16, 2, kernels_kv_f16_store_avx2, kernels_kv_f16_dot_avx2, kernels_kv_f16_axpy_avx2},
+};
+#endif
+
+bool kernels_have_avx2(void)
+{
+#if KERNELS_X86
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+	return false;
+#endif
+}
+
+const struct kernels_type *kernels_for_type(uint32_t dtype, bool simd)
+{
+	const struct kernels_type *table = kernels_portable;
+#if KERNELS_X86
+	if (simd)
+		table = kernels_avx2;
+#else
+	(void)simd;
+#endif
+	for (size_t i = 0; i < sizeof(kernels_portable) / sizeof(kernels_portable[0]); i++)
+		if (table[i].type == dtype)
+			return &table[i];
+	return NULL;
+}
+
+const struct kernels_kv *kernels_for_kv(uint32_t dtype, bool simd)
+{
+	const struct kernels_kv *table = kernels_kv_portable;
+#if KERNELS_X86
+	if (simd)
+		table = kernels_kv_avx2;
+#else
+	(void)simd;
+#endif
+	for (size_t i = 0; i < 2; i++)
+		if (table[i].type == dtype)
+			return &table[i];
+	return NULL;
+}

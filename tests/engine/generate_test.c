@@ -1,0 +1,292 @@
+/* `agentd model generate|bench` through the real binary: the JSON they
+ * print, greedy and seeded sampling, logits that do not depend on the
+ * thread count, the batch size or (beyond rounding) the kernels, the chat
+ * prompt, and bad usage exiting 2 with a message. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "tests/engine/support.h"
+#include "tests/harness/harness.h"
+
+/* A small model whose logits spread (norm weights near one). */
+static char *write_model(const char *name, const char *type)
+{
+	const char *args[] = {"--n-embd",        "64",     "--n-layer", "2",  "--n-head", "4",    "--n-head-kv",    "2",
+			      "--n-ff",          "128",    "--type",    type, "--norm",   "ones", "--weight-scale", "8",
+			      "--chat-template", "chatml", NULL};
+	return support_write_model(th_tempdir(), name, args);
+}
+
+/* Runs agentd with args; checks the exit status; returns the output. */
+static char *run(const char *const *args, int status)
+{
+	char *out;
+	int got = th_run_agentd(args, &out, 60000);
+	if (got != status)
+		th_fail(__FILE__, __LINE__, "agentd %s %s exited %d, expected %d: %s", args[0], args[1], got, status,
+			out);
+	return out;
+}
+
+static cJSON *run_json(const char *const *args)
+{
+	char *out = run(args, 0);
+	cJSON *j = cJSON_Parse(out);
+	if (!j)
+		th_fail(__FILE__, __LINE__, "not JSON: %s", out);
+	free(out);
+	return j;
+}
+
+static char *ids_of(const cJSON *j, const char *key)
+{
+	char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, key));
+	return s;
+}
+
+TEST(generate_json)
+{
+	char *path = write_model("m.gguf", "f16");
+	const char *args[] = {"model",        "generate", "--model",       path, "--prompt", "The quick brown fox",
+			      "--max-tokens", "12",       "--temperature", "0",  "--json",   NULL};
+	cJSON *a = run_json(args), *b = run_json(args);
+	const cJSON *prompt = cJSON_GetObjectItem(a, "prompt_tokens"), *tokens = cJSON_GetObjectItem(a, "tokens");
+	CHECK(cJSON_GetArraySize(prompt) >= 3);
+	CHECK_INT(cJSON_GetArraySize(tokens), ==, 12);
+	CHECK(cJSON_IsString(cJSON_GetObjectItem(a, "text")));
+	CHECK(cJSON_GetObjectItem(a, "prompt_tokens_per_s")->valuedouble > 0);
+	CHECK(cJSON_GetObjectItem(a, "tokens_per_s")->valuedouble > 0);
+	/* The prompt is the text tokenized with BOS; greedy repeats itself. */
+	engine_model *m = support_open(path, NULL);
+	struct engine_tokens want = ENGINE_TOKENS_INIT;
+	CHECK_INT(engine_tokenize(m, "The quick brown fox", 19, ENGINE_TOKENIZE_ADD_BOS, &want), ==, 0);
+	char *want_text = support_ids_text(want.ids, want.len), *got_text = ids_of(a, "prompt_tokens");
+	CHECK_STR(got_text, want_text);
+	char *ta = ids_of(a, "tokens"), *tb = ids_of(b, "tokens");
+	CHECK_STR(ta, tb);
+	/* The text is the tokens detokenized. */
+	struct buf text = BUF_INIT;
+	for (int i = 0; i < cJSON_GetArraySize(tokens); i++)
+		CHECK_INT(engine_token_piece(m, cJSON_GetArrayItem(tokens, i)->valueint, 0, &text), ==, 0);
+	buf_append_char(&text, 0);
+	CHECK_INT(strlen(cJSON_GetObjectItem(a, "text")->valuestring), >, 0);
+	engine_tokens_free(&want);
+	buf_free(&text);
+	free(want_text);
+	free(got_text);
+	free(ta);
+	free(tb);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	engine_model_free(m);
+	free(path);
+}
+
+TEST(generate_seeds)
+{
+	char *path = write_model("m.gguf", "f32");
+	const char *s1[] = {"model",         "generate", "--model", path, "--prompt", "hello", "--max-tokens", "24",
+			    "--temperature", "1.5",      "--top-k", "0",  "--top-p",  "1",     "--min-p",      "0",
+			    "--seed",        "7",        "--json",  NULL};
+	const char *s2[] = {"model",         "generate", "--model", path, "--prompt", "hello", "--max-tokens", "24",
+			    "--temperature", "1.5",      "--top-k", "0",  "--top-p",  "1",     "--min-p",      "0",
+			    "--seed",        "8",        "--json",  NULL};
+	cJSON *a = run_json(s1), *b = run_json(s1), *c = run_json(s2);
+	char *ta = ids_of(a, "tokens"), *tb = ids_of(b, "tokens"), *tc = ids_of(c, "tokens");
+	CHECK_STR(ta, tb);
+	CHECK(strcmp(ta, tc) != 0);
+	free(ta);
+	free(tb);
+	free(tc);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	cJSON_Delete(c);
+	free(path);
+}
+
+static float *read_logits(const char *path, int *n)
+{
+	cJSON *j = support_read_json(path);
+	CHECK(cJSON_IsArray(j));
+	*n = cJSON_GetArraySize(j);
+	float *v = xmalloc((size_t)*n * sizeof(float));
+	for (int i = 0; i < *n; i++)
+		v[i] = (float)cJSON_GetArrayItem(j, i)->valuedouble;
+	cJSON_Delete(j);
+	return v;
+}
+
+/* Dumps the logits after the prompt with extra flags (NULL-terminated);
+ * returns the dump's text. */
+static char *dump(const char *model, const char *type, const char *const *extra)
+{
+	static int count;
+	char *file = xasprintf("%s/logits-%s-%d.json", th_tempdir(), type, count++);
+	const char *args[24] = {
+		"model",         "generate",
+		"--model",       model,
+		"--prompt",      "a longer prompt, so that several passes of a small batch are needed to read it all",
+		"--max-tokens",  "1",
+		"--kv-type",     "f32",
+		"--dump-logits", file};
+	size_t n = 12;
+	for (size_t i = 0; extra && extra[i]; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	free(run(args, 0));
+	return file;
+}
+
+static double rel_l2(const float *a, const float *b, int n)
+{
+	double num = 0, den = 0;
+	for (int i = 0; i < n; i++) {
+		num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+		den += (double)b[i] * b[i];
+	}
+	return sqrt(num / den);
+}
+
+/* The same logits whatever the thread count or batch size (bit for bit),
+ * and the portable kernels within rounding of the SIMD ones. */
+static void check_invariance(const char *type, double portable_tolerance)
+{
+	char *name = xasprintf("%s.gguf", type);
+	char *path = write_model(name, type);
+	const char *t1[] = {"--threads", "1", NULL}, *t3[] = {"--threads", "3", "--batch", "5", NULL},
+		   *b1[] = {"--threads", "2", "--batch", "1", NULL};
+	char *base = dump(path, type, t1);
+	char *want = th_read_file(base);
+	char *f3 = dump(path, type, t3), *f1 = dump(path, type, b1);
+	char *got3 = th_read_file(f3), *got1 = th_read_file(f1);
+	CHECK_STR(got3, want);
+	CHECK_STR(got1, want);
+	setenv("AGENTD_KERNELS", "portable", 1);
+	char *fp = dump(path, type, t1);
+	unsetenv("AGENTD_KERNELS");
+	int n, np;
+	float *simd = read_logits(base, &n), *portable = read_logits(fp, &np);
+	CHECK_INT(n, ==, np);
+	double err = rel_l2(portable, simd, n);
+	fprintf(stderr, "%s: portable kernels differ from SIMD by %.3g (relative L2)\n", type, err);
+	CHECK(err < portable_tolerance);
+	free(simd);
+	free(portable);
+	free(want);
+	free(got3);
+	free(got1);
+	free(base);
+	free(f3);
+	free(f1);
+	free(fp);
+	free(path);
+	free(name);
+}
+
+TEST(logits_invariant_f32)
+{
+	check_invariance("f32", 1e-5);
+}
+
+TEST(logits_invariant_f16)
+{
+	check_invariance("f16", 1e-5);
+}
+
+TEST(logits_invariant_bf16)
+{
+	check_invariance("bf16", 1e-5);
+}
+
+TEST(logits_invariant_q8_0)
+{
+	check_invariance("q8_0", 1e-4);
+}
+
+TEST(generate_chat)
+{
+	char *path = write_model("m.gguf", "f16");
+	const char *args[] = {"model",        "generate", "--model",       path, "--prompt", "hi", "--chat",
+			      "--max-tokens", "3",        "--temperature", "0",  "--json",   NULL};
+	cJSON *j = run_json(args);
+	engine_model *m = support_open(path, NULL);
+	const char *rendered = "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n";
+	struct engine_tokens want = ENGINE_TOKENS_INIT;
+	/* The model asks for BOS (add_bos_token), so the conversation opens with it. */
+	CHECK_INT(engine_tokenize(m, rendered, strlen(rendered), ENGINE_TOKENIZE_SPECIAL | ENGINE_TOKENIZE_ADD_BOS,
+				  &want),
+		  ==, 0);
+	char *want_text = support_ids_text(want.ids, want.len), *got = ids_of(j, "prompt_tokens");
+	CHECK_STR(got, want_text);
+	engine_tokens_free(&want);
+	free(want_text);
+	free(got);
+	cJSON_Delete(j);
+	engine_model_free(m);
+	free(path);
+}
+
+TEST(bench_json)
+{
+	char *path = write_model("m.gguf", "q8_0");
+	const char *args[] = {"model", "bench", "--model",  path, "-p",     "32",
+			      "-n",    "8",     "--repeat", "3",  "--json", NULL};
+	cJSON *j = run_json(args);
+	CHECK(cJSON_GetObjectItem(j, "pp_tokens_per_s")->valuedouble > 0);
+	CHECK(cJSON_GetObjectItem(j, "tg_tokens_per_s")->valuedouble > 0);
+	CHECK(cJSON_GetObjectItem(j, "pp_spread")->valuedouble >= 0);
+	CHECK(cJSON_GetObjectItem(j, "tg_spread")->valuedouble >= 0);
+	CHECK_INT(cJSON_GetObjectItem(j, "repeat")->valueint, ==, 3);
+	cJSON_Delete(j);
+	const char *text[] = {"model", "bench", "--model", path, "-p", "16", "-n", "0", "--repeat", "1", NULL};
+	char *out = run(text, 0);
+	CHECK_CONTAINS(out, "pp16");
+	CHECK(strstr(out, "tg0") == NULL);
+	free(out);
+	free(path);
+}
+
+TEST(usage_errors)
+{
+	char *path = write_model("m.gguf", "f16");
+	const char *q4_args[] = {"--type", "q4_0", NULL};
+	char *q4 = support_write_model(th_tempdir(), "q4.gguf", q4_args);
+	static const struct {
+		const char *args[12]; /* after "model"; "M" is the model, "Q" the q4_0 one */
+		const char *message;
+	} bad[] = {
+		{{"generate", "--model", "M", NULL}, "generate needs --prompt TEXT"},
+		{{"generate", "--prompt", "x", NULL}, "--model FILE is required"},
+		{{"generate", "--model", "M", "--prompt", "x", "--max-tokens", "ten", NULL}, "--max-tokens must be"},
+		{{"generate", "--model", "M", "--prompt", "x", "--temperature", "-1", NULL}, "--temperature must be"},
+		{{"generate", "--model", "M", "--prompt", "x", "--top-p", "2", NULL}, "--top-p must be"},
+		{{"generate", "--model", "M", "--prompt", "x", "--kv-type", "q4", NULL},
+		 "--kv-type must be f16 or f32"},
+		{{"generate", "--model", "M", "--prompt", "x", "--threads", "0", NULL}, "--threads must be"},
+		{{"generate", "--model", "M", "--prompt", "x", "-p", "3", NULL}, "unknown option '-p' for generate"},
+		{{"generate", "--model", "M", "--prompt", "x", "--ctx", "4", "--max-tokens", "8", NULL},
+		 "the context holds 4"},
+		{{"generate", "--model", "Q", "--prompt", "x", NULL}, "has type q4_0, which the CPU backend cannot"},
+		{{"bench", "--model", "M", "-p", "0", "-n", "0", NULL}, "nothing to measure"},
+		{{"bench", "--model", "M", "--repeat", "0", NULL}, "--repeat must be"},
+		{{"bench", "--model", "M", "--prompt", "x", NULL}, "unknown option '--prompt' for bench"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *argv[14] = {"model"};
+		for (size_t k = 0; bad[i].args[k]; k++)
+			argv[k + 1] = strcmp(bad[i].args[k], "M") == 0   ? path
+				      : strcmp(bad[i].args[k], "Q") == 0 ? q4
+									 : bad[i].args[k];
+		char *out = run(argv, 2);
+		CHECK_CONTAINS(out, bad[i].message);
+		free(out);
+	}
+	const char *help[] = {"model", "generate", "--help", NULL};
+	char *out = run(help, 0);
+	CHECK_CONTAINS(out, "--dump-logits FILE");
+	free(out);
+	free(q4);
+	free(path);
+}
