@@ -44,7 +44,8 @@ struct backend_attention {
 /* KV cache geometry. */
 struct backend_kv_shape {
 	uint32_t n_layer, n_ctx, n_head_kv, head_dim;
-	uint32_t type; /* DTYPE_F32 or DTYPE_F16 */
+	uint32_t n_head; /* query heads (a multiple of n_head_kv) */
+	uint32_t type;   /* DTYPE_F32 or DTYPE_F16 */
 };
 
 struct backend;
@@ -74,9 +75,10 @@ struct backend {
 	const struct backend_ops *ops;
 };
 
-/* The CPU backend with threads compute threads; portable selects the
- * kernels without SIMD. Returns 0 with *out, or a negative errno. */
-int cpu_backend_new(unsigned threads, bool portable, struct backend **out);
+/* The CPU backend with threads compute threads and the kernel set level
+ * (an enum kernels_level the CPU runs). Returns 0 with *out, or a negative
+ * errno. */
+int cpu_backend_new(unsigned threads, int level, struct backend **out);
 /* Its thread count. */
 unsigned cpu_backend_threads(const struct backend *be);
 

@@ -21,15 +21,15 @@
 struct cpu_backend {
 	struct backend base;
 	struct pool *pool;
-	bool simd;
+	enum kernels_level level;
 	const struct kernels_kv *kv_ops;
 	struct backend_kv_shape kv;
 	uint8_t *k_cache, *v_cache; /* [layer][pos][n_head_kv*head_dim] */
 	size_t kv_row_bytes;        /* one position's keys (or values) of one layer */
 	uint8_t *act;               /* prepared activations */
 	size_t act_cap;
-	float *scores;   /* attention scores: n_ctx per thread */
-	float *head_out; /* attention accumulators: head_dim per thread */
+	float *scores;             /* attention scratch, scratch_per_thread per thread */
+	size_t scratch_per_thread; /* floats: a KV head's query heads x (n_ctx + 1) */
 };
 
 static struct cpu_backend *cpu_of(struct backend *be)
@@ -39,13 +39,13 @@ static struct cpu_backend *cpu_of(struct backend *be)
 
 static bool cpu_supports(struct backend *be, uint32_t dtype)
 {
-	return kernels_for_type(dtype, cpu_of(be)->simd) != NULL;
+	return kernels_for_type(dtype, cpu_of(be)->level) != NULL;
 }
 
 static int cpu_kv_alloc(struct backend *be, const struct backend_kv_shape *shape)
 {
 	struct cpu_backend *c = cpu_of(be);
-	c->kv_ops = kernels_for_kv(shape->type, c->simd);
+	c->kv_ops = kernels_for_kv(shape->type, c->level);
 	if (!c->kv_ops)
 		return -EINVAL;
 	c->kv = *shape;
@@ -54,13 +54,12 @@ static int cpu_kv_alloc(struct backend *be, const struct backend_kv_shape *shape
 	free(c->k_cache);
 	free(c->v_cache);
 	free(c->scores);
-	free(c->head_out);
 	c->k_cache = malloc(bytes);
 	c->v_cache = malloc(bytes);
 	unsigned threads = pool_threads(c->pool);
-	c->scores = malloc((size_t)threads * shape->n_ctx * sizeof(float));
-	c->head_out = malloc((size_t)threads * shape->head_dim * sizeof(float));
-	if (!c->k_cache || !c->v_cache || !c->scores || !c->head_out)
+	c->scratch_per_thread = (size_t)(shape->n_head / shape->n_head_kv) * ((size_t)shape->n_ctx + 1);
+	c->scores = malloc((size_t)threads * c->scratch_per_thread * sizeof(float));
+	if (!c->k_cache || !c->v_cache || !c->scores)
 		return -ENOMEM;
 	return 0;
 }
@@ -127,7 +126,7 @@ static void cpu_matmul_one_type(struct cpu_backend *c, const float *x, uint32_t 
 				unsigned n_jobs)
 {
 	struct cpu_matmul_work mw = {
-		.kt = kernels_for_type(jobs[0].w->type, c->simd),
+		.kt = kernels_for_type(jobs[0].w->type, c->level),
 		.x = x,
 		.nb = nb,
 		.jobs = jobs,
@@ -194,45 +193,25 @@ struct cpu_attention_work {
 	const struct backend_attention *a;
 };
 
-/* One query row and head: softmax over the scores of positions 0..pos,
- * then the weighted sum of the values, normalised at the end. */
-static void cpu_attention_one(struct cpu_backend *c, const struct backend_attention *a, uint32_t i, uint32_t h,
-			      float *scores, float *acc)
-{
-	uint32_t d = a->head_dim, pos = a->pos0 + i;
-	uint32_t kvh = h / (a->n_head / a->n_head_kv);
-	const float *q = a->q + (size_t)i * a->n_head * d + (size_t)h * d;
-	size_t head_off = (size_t)kvh * d * c->kv_ops->elem_bytes;
-	float max = -INFINITY;
-	for (uint32_t j = 0; j <= pos; j++) {
-		scores[j] = c->kv_ops->dot(q, cpu_kv_row(c, c->k_cache, a->layer, j) + head_off, d) * a->scale;
-		max = fmaxf(max, scores[j]);
-	}
-	memset(acc, 0, d * sizeof(float));
-	float sum = 0;
-	for (uint32_t j = 0; j <= pos; j++) {
-		float e = expf(scores[j] - max);
-		sum += e;
-		c->kv_ops->axpy(acc, e, cpu_kv_row(c, c->v_cache, a->layer, j) + head_off, d);
-	}
-	float *out = a->out + (size_t)i * a->n_head * d + (size_t)h * d;
-	float inv = 1.0f / sum;
-	for (uint32_t t = 0; t < d; t++)
-		out[t] = acc[t] * inv;
-}
-
 static void cpu_attention_worker(void *arg, unsigned worker, unsigned n_workers)
 {
 	const struct cpu_attention_work *w = arg;
 	const struct backend_attention *a = w->a;
 	struct cpu_backend *c = w->c;
-	float *scores = c->scores + (size_t)worker * c->kv.n_ctx;
-	float *acc = c->head_out + (size_t)worker * c->kv.head_dim;
-	/* Units are (row, head) pairs; later rows see more positions, so
-	 * they are dealt out round-robin rather than in ranges. */
-	uint64_t units = (uint64_t)a->nb * a->n_head;
-	for (uint64_t u = worker; u < units; u += n_workers)
-		cpu_attention_one(c, a, (uint32_t)(u / a->n_head), (uint32_t)(u % a->n_head), scores, acc);
+	uint32_t d = a->head_dim, group = a->n_head / a->n_head_kv;
+	float *scratch = c->scores + (size_t)worker * c->scratch_per_thread;
+	/* Units are (row, KV head) pairs: the query heads that share a KV
+	 * head read its keys and values together. Later rows see more
+	 * positions, so units are dealt out round-robin. */
+	uint64_t units = (uint64_t)a->nb * a->n_head_kv;
+	for (uint64_t u = worker; u < units; u += n_workers) {
+		uint32_t i = (uint32_t)(u / a->n_head_kv), kvh = (uint32_t)(u % a->n_head_kv);
+		size_t off = (size_t)i * a->n_head * d + (size_t)kvh * group * d;
+		size_t head_off = (size_t)kvh * d * c->kv_ops->elem_bytes;
+		c->kv_ops->attend(a->q + off, group, d, cpu_kv_row(c, c->k_cache, a->layer, 0) + head_off,
+				  cpu_kv_row(c, c->v_cache, a->layer, 0) + head_off, c->kv_row_bytes, a->pos0 + i + 1,
+				  a->scale, scratch, a->out + off);
+	}
 }
 
 static void cpu_attention(struct backend *be, const struct backend_attention *a)
@@ -278,7 +257,6 @@ static void cpu_free(struct backend *be)
 	free(c->v_cache);
 	free(c->act);
 	free(c->scores);
-	free(c->head_out);
 	free(c);
 }
 
@@ -293,12 +271,12 @@ static const struct backend_ops cpu_ops = {
 	.free = cpu_free,
 };
 
-int cpu_backend_new(unsigned threads, bool portable, struct backend **out)
+int cpu_backend_new(unsigned threads, int level, struct backend **out)
 {
 	*out = NULL;
 	struct cpu_backend *c = xcalloc(1, sizeof(*c));
 	c->base.ops = &cpu_ops;
-	c->simd = !portable && kernels_have_avx2();
+	c->level = (enum kernels_level)level;
 	int rc = pool_new(threads, &c->pool);
 	if (rc < 0) {
 		free(c);

@@ -116,7 +116,7 @@ static int forward_vector(struct engine_ctx *c, const char *name, bool optional,
 		snprintf(err, errlen, "tensor %s is missing", name);
 		return -ENOENT;
 	}
-	if (!kernels_for_type(t->type, false))
+	if (!kernels_for_type(t->type, KERNELS_PORTABLE))
 		return forward_unsupported(t, err, errlen);
 	*out = xmalloc((size_t)t->n_elems * sizeof(float));
 	kernels_dequantize_row(t->type, t->data, *out, (uint32_t)t->n_elems);
@@ -199,17 +199,34 @@ int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts,
 	c->n_ctx = o.n_ctx;
 	c->n_batch = o.n_batch;
 	c->kv_type = o.kv_type;
+	/* AGENTD_KERNELS picks a lesser kernel set (for tests and comparisons). */
+	enum kernels_level level = kernels_detect(), asked;
 	const char *kernels = getenv("AGENTD_KERNELS");
-	bool portable = kernels && strcmp(kernels, "portable") == 0;
-	int rc = cpu_backend_new(o.threads, portable, &c->be);
+	int rc;
+	if (kernels && kernels[0]) {
+		if (kernels_level_parse(kernels, &asked) < 0 || asked > level) {
+			snprintf(err, errlen, "AGENTD_KERNELS is '%.32s': this CPU runs portable%s%s", kernels,
+				 level >= KERNELS_AVX2 ? ", avx2" : "", level >= KERNELS_AVX512 ? ", avx512" : "");
+			rc = -EINVAL;
+			goto fail;
+		}
+		level = asked;
+	}
+	rc = cpu_backend_new(o.threads, (int)level, &c->be);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot start %u compute threads: %s", o.threads, strerror(-rc));
 		goto fail;
 	}
 	if ((rc = forward_load(c, err, errlen)) < 0)
 		goto fail;
-	struct backend_kv_shape shape = {hp->n_layer, c->n_ctx, hp->n_head_kv, hp->head_dim,
-					 c->kv_type == ENGINE_KV_F32 ? DTYPE_F32 : DTYPE_F16};
+	struct backend_kv_shape shape = {
+		.n_layer = hp->n_layer,
+		.n_ctx = c->n_ctx,
+		.n_head_kv = hp->n_head_kv,
+		.head_dim = hp->head_dim,
+		.n_head = hp->n_head,
+		.type = c->kv_type == ENGINE_KV_F32 ? DTYPE_F32 : DTYPE_F16,
+	};
 	if ((rc = c->be->ops->kv_alloc(c->be, &shape)) < 0) {
 		snprintf(err, errlen, "cannot allocate a KV cache of %u positions", c->n_ctx);
 		goto fail;

@@ -2,7 +2,8 @@
  * are prepared for it and the matrix product of a range of weight rows
  * with up to KERNELS_MAX_ROWS activation rows; plus the conversions and
  * dot products attention needs. Every kernel comes as an AVX2/FMA/F16C
- * version, chosen when the CPU has those, and a portable one.
+ * version and an AVX-512/VNNI one, chosen by what the CPU has, and a
+ * portable one.
  *
  * Results never depend on how many rows are computed together: each
  * output is accumulated in the same order, one SIMD accumulator per
@@ -41,19 +42,34 @@ struct kernels_kv {
 	uint32_t type; /* DTYPE_F32 or DTYPE_F16 */
 	size_t elem_bytes;
 	void (*store)(void *dst, const float *src, uint32_t n);
-	float (*dot)(const float *q, const void *k, uint32_t n);
-	/* out[i] += a * v[i] */
-	void (*axpy)(float *out, float a, const void *v, uint32_t n);
+	/* Causal attention of g query heads that share one KV head, over n
+	 * positions: q holds the g heads' queries (g*d floats), the keys and
+	 * values of position j are the d elements at k + j*stride and
+	 * v + j*stride (bytes); out gets g*d floats. Each head's scores are
+	 * q.k * scale, softmaxed, and the values summed in position order.
+	 * scratch holds g*(n+1) floats. */
+	void (*attend)(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v, size_t stride,
+		       uint32_t n, float scale, float *scratch, float *out);
 };
 
-/* Whether the AVX2/FMA/F16C kernels can run on this CPU. */
-bool kernels_have_avx2(void);
-/* The kernels for weights of type dtype, or NULL when the CPU backend
- * cannot compute that type. simd picks the AVX2 versions (only when
- * kernels_have_avx2()). Static storage. */
-const struct kernels_type *kernels_for_type(uint32_t dtype, bool simd);
+/* The kernel sets, each needing more of the CPU than the one before. */
+enum kernels_level {
+	KERNELS_PORTABLE = 0, /* plain C */
+	KERNELS_AVX2 = 1,     /* AVX2, FMA, F16C */
+	KERNELS_AVX512 = 2,   /* and AVX-512 F/BW/DQ/VL with VNNI */
+};
+
+/* The best set this CPU runs. */
+enum kernels_level kernels_detect(void);
+/* "portable", "avx2" or "avx512" (static storage). */
+const char *kernels_level_name(enum kernels_level level);
+/* Parses a name of kernels_level_name; -EINVAL otherwise. */
+int kernels_level_parse(const char *name, enum kernels_level *out);
+/* The kernels of a set for weights of type dtype, or NULL when the CPU
+ * backend cannot compute that type. Static storage. */
+const struct kernels_type *kernels_for_type(uint32_t dtype, enum kernels_level level);
 /* The KV-cache operations for DTYPE_F32 or DTYPE_F16 (else NULL). */
-const struct kernels_kv *kernels_for_kv(uint32_t dtype, bool simd);
+const struct kernels_kv *kernels_for_kv(uint32_t dtype, enum kernels_level level);
 /* Converts n elements of a row of type dtype (one the kernels support) to
  * floats, exactly. */
 void kernels_dequantize_row(uint32_t dtype, const void *src, float *dst, uint32_t n);
