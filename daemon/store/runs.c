@@ -15,8 +15,7 @@
 	"id, task_id, attempt, slot, state, outcome, detail, base_commit, steps, tokens_in, tokens_out, changed, "     \
 	"started_ms, ended_ms"
 
-static const char sql_task_state[] = "SELECT state, repo_identity FROM tasks WHERE id = ?1";
-static const char sql_task_attempts[] = "SELECT attempts, baseline_passed IS NOT NULL FROM tasks WHERE id = ?1";
+static const char sql_task_state[] = "SELECT state, attempts, baseline_passed IS NOT NULL FROM tasks WHERE id = ?1";
 static const char sql_attempts[] =
 	"SELECT COUNT(*) FROM runs WHERE task_id = ?1 AND (outcome IS NULL OR outcome != 'interrupted')";
 static const char sql_insert_run[] = "INSERT INTO runs (id, task_id, attempt, slot, state, started_ms) "
@@ -96,9 +95,9 @@ void run_record_write_json_members(const struct run_record *run, struct buf *out
 	}
 }
 
-/* Reads a task's state (and optionally its repository identity). */
-static int runs_task_state(struct store_conn *conn, const char *task_id, enum task_state *state, char **repo, char *err,
-			   size_t errlen)
+/* Reads a task's state, attempts and whether its baseline is known. */
+static int runs_task_state(struct store_conn *conn, const char *task_id, enum task_state *state, unsigned *attempts,
+			   bool *baseline, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_stmt(conn, sql_task_state, err, errlen);
 	if (!stmt)
@@ -110,8 +109,8 @@ static int runs_task_state(struct store_conn *conn, const char *task_id, enum ta
 		return -ENOENT;
 	}
 	int rc = task_state_parse((const char *)sqlite3_column_text(stmt, 0), state);
-	if (repo)
-		*repo = xstrdup((const char *)sqlite3_column_text(stmt, 1));
+	*attempts = (unsigned)sqlite3_column_int(stmt, 1);
+	*baseline = sqlite3_column_int(stmt, 2) != 0;
 	sqlite3_reset(stmt);
 	return rc < 0 ? -EIO : 0;
 }
@@ -172,7 +171,9 @@ struct runs_op {
 static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *err, size_t errlen)
 {
 	struct runs_op *r = (struct runs_op *)op;
-	int rc = runs_task_state(conn, r->run.task_id, &r->from, NULL, err, errlen);
+	unsigned attempts;
+	bool baseline;
+	int rc = runs_task_state(conn, r->run.task_id, &r->from, &attempts, &baseline, err, errlen);
 	if (rc < 0)
 		return rc;
 	/* Another attempt of a running task starts too. */
@@ -193,16 +194,6 @@ static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *
 	if (r->from == TASK_RUNNING) {
 		/* The scheduler reads a snapshot that may predate a start
 		 * committed since: the attempts left are counted here. */
-		if (!(stmt = store_stmt(conn, sql_task_attempts, err, errlen)))
-			return -EIO;
-		sqlite3_bind_text(stmt, 1, r->run.task_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(stmt) != SQLITE_ROW) {
-			sqlite3_reset(stmt);
-			return -EIO;
-		}
-		unsigned attempts = (unsigned)sqlite3_column_int(stmt, 0);
-		bool baseline = sqlite3_column_int(stmt, 1) != 0;
-		sqlite3_reset(stmt);
 		if (!baseline || r->run.attempt > attempts) {
 			snprintf(err, errlen, "task %s is running and has no attempt left to start", r->run.task_id);
 			return -EPERM;
