@@ -231,18 +231,27 @@ int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts,
 		snprintf(err, errlen, "cannot allocate a KV cache of %u positions", c->n_ctx);
 		goto fail;
 	}
+	/* Scratch sizes follow options a client may set: allocation failure
+	 * is an error, not an abort. */
 	size_t nb = c->n_batch, qw = (size_t)hp->n_head * hp->head_dim, kvw = (size_t)hp->n_head_kv * hp->head_dim;
-	c->x = xmalloc(nb * hp->n_embd * sizeof(float));
-	c->h = xmalloc(nb * (hp->n_embd > qw ? hp->n_embd : qw) * sizeof(float));
-	c->q = xmalloc(nb * qw * sizeof(float));
-	c->k = xmalloc(nb * kvw * sizeof(float));
-	c->v = xmalloc(nb * kvw * sizeof(float));
-	c->att = xmalloc(nb * qw * sizeof(float));
-	c->tmp = xmalloc(nb * hp->n_embd * sizeof(float));
-	c->g = xmalloc(nb * hp->n_ff * sizeof(float));
-	c->u = xmalloc(nb * hp->n_ff * sizeof(float));
-	c->rope_cos = xmalloc(nb * (hp->n_rot / 2 + 1) * sizeof(float));
-	c->rope_sin = xmalloc(nb * (hp->n_rot / 2 + 1) * sizeof(float));
+	size_t half = hp->n_rot / 2 + 1;
+	c->x = malloc(nb * hp->n_embd * sizeof(float));
+	c->h = malloc(nb * (hp->n_embd > qw ? hp->n_embd : qw) * sizeof(float));
+	c->q = malloc(nb * qw * sizeof(float));
+	c->k = malloc(nb * kvw * sizeof(float));
+	c->v = malloc(nb * kvw * sizeof(float));
+	c->att = malloc(nb * qw * sizeof(float));
+	c->tmp = malloc(nb * hp->n_embd * sizeof(float));
+	c->g = malloc(nb * hp->n_ff * sizeof(float));
+	c->u = malloc(nb * hp->n_ff * sizeof(float));
+	c->rope_cos = malloc(nb * half * sizeof(float));
+	c->rope_sin = malloc(nb * half * sizeof(float));
+	if (!c->x || !c->h || !c->q || !c->k || !c->v || !c->att || !c->tmp || !c->g || !c->u || !c->rope_cos ||
+	    !c->rope_sin) {
+		snprintf(err, errlen, "cannot allocate the scratch space of %u positions per pass", c->n_batch);
+		rc = -ENOMEM;
+		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
