@@ -585,17 +585,44 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 		}
 		scratch[(size_t)g * n + t] = kernels_softmax_exp(scratch + (size_t)t * n, n);
 	}
-	memset(out, 0, (size_t)g * d * sizeof(float));
-	for (uint32_t j = 0; j < n; j++) {
-		const uint8_t *vr = v + (size_t)j * stride;
-		for (uint32_t t = 0; t < g; t++) {
-			__m256 e = _mm256_set1_ps(scratch[(size_t)t * n + j]);
-			float *o = out + (size_t)t * d;
-			for (uint32_t i = 0; i < d8; i += 8)
-				_mm256_storeu_ps(
-					o + i, _mm256_fmadd_ps(e, kernels_load8(kind, vr, i), _mm256_loadu_ps(o + i)));
-			for (uint32_t i = d8; i < d; i++)
-				o[i] = fmaf(scratch[(size_t)t * n + j], kernels_elem(kind, vr, i), o[i]);
+	/* The values: each head's output in registers, 64 dimensions at a
+	 * time, positions in order (the same arithmetic as one accumulator
+	 * per element). */
+	for (uint32_t t = 0; t < g; t++) {
+		const float *e = scratch + (size_t)t * n;
+		float *o = out + (size_t)t * d;
+		for (uint32_t i0 = 0; i0 < d8; i0 += 64) {
+			uint32_t width = d8 - i0 < 64 ? d8 - i0 : 64;
+			__m256 acc[8];
+#pragma GCC unroll 8
+			for (int q8 = 0; q8 < 8; q8++)
+				acc[q8] = _mm256_setzero_ps();
+			if (width == 64) {
+				for (uint32_t j = 0; j < n; j++) {
+					const uint8_t *vr = v + (size_t)j * stride;
+					__m256 ej = _mm256_set1_ps(e[j]);
+#pragma GCC unroll 8
+					for (int q8 = 0; q8 < 8; q8++)
+						acc[q8] = _mm256_fmadd_ps(
+							ej, kernels_load8(kind, vr, i0 + 8 * (uint32_t)q8), acc[q8]);
+				}
+			} else {
+				for (uint32_t j = 0; j < n; j++) {
+					const uint8_t *vr = v + (size_t)j * stride;
+					__m256 ej = _mm256_set1_ps(e[j]);
+					for (uint32_t q8 = 0; q8 < width / 8; q8++)
+						acc[q8] = _mm256_fmadd_ps(ej, kernels_load8(kind, vr, i0 + 8 * q8),
+									  acc[q8]);
+				}
+			}
+			for (uint32_t q8 = 0; q8 < width / 8; q8++)
+				_mm256_storeu_ps(o + i0 + 8 * q8, acc[q8]);
+		}
+		for (uint32_t i = d8; i < d; i++) {
+			float acc = 0;
+			for (uint32_t j = 0; j < n; j++)
+				acc = fmaf(e[j], kernels_elem(kind, v + (size_t)j * stride, i), acc);
+			o[i] = acc;
 		}
 	}
 	for (uint32_t t = 0; t < g; t++) {
