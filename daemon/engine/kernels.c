@@ -566,6 +566,56 @@ AVX2 static void kernels_kv_f16_store_avx2(void *dst, const float *src, uint32_t
 		d[i] = kernels_f32_to_f16(src[i]);
 }
 
+/* e^x for x <= 0, 8 at a time: x = n ln2 + r with |r| <= ln2/2, e^r by a
+ * degree-6 polynomial (Cephes' expf coefficients), times 2^n built in the
+ * exponent bits. Below -87 the result is 0. */
+AVX2_INLINE __m256 kernels_exp_avx2(__m256 x)
+{
+	const __m256 lo = _mm256_set1_ps(-87.0f);
+	__m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+	x = _mm256_max_ps(x, lo);
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), KERNELS_ROUND);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+	__m256i pow2 = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(pow2)));
+}
+
+/* kernels_softmax_exp with vectors: the maximum, the exponentials and
+ * their sum (lanes, then across them, then the tail). */
+AVX2_INLINE float kernels_softmax_exp_avx2(float *scores, uint32_t n)
+{
+	uint32_t n8 = n - n % 8;
+	__m256 mv = _mm256_set1_ps(-INFINITY);
+	for (uint32_t j = 0; j < n8; j += 8)
+		mv = _mm256_max_ps(mv, _mm256_loadu_ps(scores + j));
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_max_ss(h, _mm_movehdup_ps(h));
+	float max = _mm_cvtss_f32(h);
+	for (uint32_t j = n8; j < n; j++)
+		max = scores[j] > max ? scores[j] : max;
+	__m256 maxv = _mm256_set1_ps(max), sumv = _mm256_setzero_ps();
+	for (uint32_t j = 0; j < n8; j += 8) {
+		__m256 e = kernels_exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(scores + j), maxv));
+		_mm256_storeu_ps(scores + j, e);
+		sumv = _mm256_add_ps(sumv, e);
+	}
+	float sum = kernels_hsum(sumv);
+	for (uint32_t j = n8; j < n; j++) {
+		scores[j] = expf(scores[j] - max);
+		sum += scores[j];
+	}
+	return sum;
+}
+
 AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *q, uint32_t g, uint32_t d,
 				     const uint8_t *k, const uint8_t *v, size_t stride, uint32_t n, float scale,
 				     float *scratch, float *out)
@@ -583,7 +633,7 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 				s += qt[i] * kernels_elem(kind, kr, i);
 			scratch[(size_t)t * n + j] = s * scale;
 		}
-		scratch[(size_t)g * n + t] = kernels_softmax_exp(scratch + (size_t)t * n, n);
+		scratch[(size_t)g * n + t] = kernels_softmax_exp_avx2(scratch + (size_t)t * n, n);
 	}
 	/* The values: each head's output in registers, 64 dimensions at a
 	 * time, positions in order (the same arithmetic as one accumulator
