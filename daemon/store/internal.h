@@ -73,6 +73,11 @@ int store_step_done(struct store_conn *conn, sqlite3_stmt *stmt, char *err, size
 int store_insert_event(struct store_conn *conn, const char *task_id, const char *run_id, const char *kind,
 		       const char *data, int64_t now_ms, int64_t *seq, char *err, size_t errlen);
 
+/* A task's state, attempts and whether its baseline is known (runs.c):
+ * 0, -ENOENT (no such task, in err) or -EIO. */
+int store_task_progress(struct store_conn *conn, const char *task_id, enum task_state *state, unsigned *attempts,
+			bool *baseline, char *err, size_t errlen);
+
 /* migrate.c */
 extern const struct embedded_file agentd_migrations[];
 extern const size_t agentd_migrations_count;

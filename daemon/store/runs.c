@@ -95,9 +95,8 @@ void run_record_write_json_members(const struct run_record *run, struct buf *out
 	}
 }
 
-/* Reads a task's state, attempts and whether its baseline is known. */
-static int runs_task_state(struct store_conn *conn, const char *task_id, enum task_state *state, unsigned *attempts,
-			   bool *baseline, char *err, size_t errlen)
+int store_task_progress(struct store_conn *conn, const char *task_id, enum task_state *state, unsigned *attempts,
+			bool *baseline, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_stmt(conn, sql_task_state, err, errlen);
 	if (!stmt)
@@ -173,7 +172,7 @@ static int runs_start_apply(struct store_conn *conn, struct store_op *op, char *
 	struct runs_op *r = (struct runs_op *)op;
 	unsigned attempts;
 	bool baseline;
-	int rc = runs_task_state(conn, r->run.task_id, &r->from, &attempts, &baseline, err, errlen);
+	int rc = store_task_progress(conn, r->run.task_id, &r->from, &attempts, &baseline, err, errlen);
 	if (rc < 0)
 		return rc;
 	/* Another attempt of a running task starts too. */

@@ -28,7 +28,6 @@ static const char sql_insert_verification[] =
 static const char sql_finish_verification[] =
 	"UPDATE verifications SET state = 'done', verdict = ?2, reason = ?3, comparison = ?4, exit_code = ?5, "
 	"duration_ms = ?6, repeats = ?7, output = ?8, ended_ms = ?9 WHERE run_id = ?1";
-static const char sql_task[] = "SELECT state, attempts FROM tasks WHERE id = ?1";
 static const char sql_run_counts[] =
 	"SELECT COUNT(*), COALESCE(SUM(state = 'running'), 0) FROM runs WHERE task_id = ?1 AND "
 	"(outcome IS NULL OR outcome != 'interrupted')";
@@ -117,26 +116,21 @@ int store_settle_task(struct store_conn *conn, const char *task_id, int64_t now_
 static int verify_settle(struct store_conn *conn, const char *task_id, int64_t now_ms, enum task_state *from,
 			 enum task_state *to, char *err, size_t errlen)
 {
-	sqlite3_stmt *stmt = store_stmt(conn, sql_task, err, errlen);
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, task_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_reset(stmt);
-		snprintf(err, errlen, "no task %s", task_id);
-		return -ENOENT;
-	}
-	task_state_parse((const char *)sqlite3_column_text(stmt, 0), from);
-	int attempts = sqlite3_column_int(stmt, 1);
-	sqlite3_reset(stmt);
+	unsigned attempts;
+	bool baseline;
+	int rc = store_task_progress(conn, task_id, from, &attempts, &baseline, err, errlen);
+	if (rc < 0)
+		return rc;
 	*to = *from;
 	if (*from != TASK_RUNNING && *from != TASK_VERIFYING)
 		return 0; /* canceled, or already settled */
-	if (!(stmt = store_stmt(conn, sql_run_counts, err, errlen)))
+	sqlite3_stmt *stmt = store_stmt(conn, sql_run_counts, err, errlen);
+	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, task_id, -1, SQLITE_STATIC);
 	sqlite3_step(stmt);
-	int runs = sqlite3_column_int(stmt, 0), running = sqlite3_column_int(stmt, 1);
+	unsigned runs = (unsigned)sqlite3_column_int(stmt, 0);
+	int running = sqlite3_column_int(stmt, 1);
 	sqlite3_reset(stmt);
 	if (!(stmt = store_stmt(conn, sql_pending, err, errlen)))
 		return -EIO;
@@ -163,7 +157,7 @@ static int verify_settle(struct store_conn *conn, const char *task_id, int64_t n
 		return 0;
 	}
 	char chosen[TASK_ID_MAX], reason[128];
-	int rc = verify_choose(conn, task_id, chosen, sizeof(chosen), reason, sizeof(reason), err, errlen);
+	rc = verify_choose(conn, task_id, chosen, sizeof(chosen), reason, sizeof(reason), err, errlen);
 	if (rc < 0)
 		return rc;
 	if (chosen[0]) {
