@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/units.h"
 #include "common/xalloc.h"
 #include "daemon/engine/engine.h"
 
@@ -67,15 +68,12 @@ static void run_usage(FILE *out)
 static int run_uint(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out, char *err,
 		    size_t errlen)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(text, &end, 10);
-	if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+	char why[128];
+	if (units_parse_uint(text, out, why, sizeof(why)) < 0 || *out < min || *out > max) {
 		snprintf(err, errlen, "%s must be a whole number from %" PRIu64 " to %" PRIu64 ", not '%s'", flag, min,
 			 max, text);
 		return -EINVAL;
 	}
-	*out = v;
 	return 0;
 }
 
