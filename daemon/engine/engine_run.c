@@ -225,22 +225,27 @@ static double run_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Opens the model and a context of n_ctx positions; prints why not. */
-static int run_open(const struct run_args *a, uint32_t n_ctx, engine_model **m, engine_ctx **c)
+/* Opens the model; prints why not. Returns 0 or the exit status. */
+static int run_model_open(const struct run_args *a, engine_model **m)
 {
 	char err[1024];
 	struct engine_model_options mo = {a->chat_template};
-	*c = NULL;
 	if (engine_model_open(a->model, &mo, m, err, sizeof(err)) < 0) {
 		fprintf(stderr, "agentd model: %s\n", err);
 		return 2;
 	}
+	return 0;
+}
+
+/* A context of n_ctx positions over m; prints why not. Returns 0 or the
+ * exit status. */
+static int run_ctx_new(const struct run_args *a, const engine_model *m, uint32_t n_ctx, engine_ctx **c)
+{
+	char err[1024];
 	struct engine_ctx_options co = {n_ctx, a->n_batch, a->threads, a->kv_type};
-	int rc = engine_ctx_new(*m, &co, c, err, sizeof(err));
+	int rc = engine_ctx_new(m, &co, c, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "agentd model: %s: %s\n", a->model, err);
-		engine_model_free(*m);
-		*m = NULL;
 		return rc == -ENOMEM ? 1 : 2;
 	}
 	return 0;
@@ -316,17 +321,11 @@ int engine_run_generate(int argc, char **argv)
 	int status = run_args_read(argc, argv, &a);
 	if (status >= 0)
 		return status;
-	char open_err[1024];
 	engine_model *m = NULL;
-	struct engine_model_options mo = {a.chat_template};
-	if (engine_model_open(a.model, &mo, &m, open_err, sizeof(open_err)) < 0) {
-		fprintf(stderr, "agentd model: %s\n", open_err);
-		return 2;
-	}
+	if ((status = run_model_open(&a, &m)) != 0)
+		return status;
 	struct engine_tokens prompt = ENGINE_TOKENS_INIT, out = ENGINE_TOKENS_INIT;
 	status = run_prompt(m, &a, &prompt);
-	engine_model_free(m);
-	m = NULL;
 	if (status != 0)
 		goto done;
 	if (prompt.len == 0) {
@@ -345,7 +344,7 @@ int engine_run_generate(int argc, char **argv)
 		goto done;
 	}
 	engine_ctx *c = NULL;
-	if ((status = run_open(&a, n_ctx, &m, &c)) != 0)
+	if ((status = run_ctx_new(&a, m, n_ctx, &c)) != 0)
 		goto done;
 	const struct engine_hparams *hp = engine_model_hparams(m);
 	struct engine_vocab_info vi;
@@ -403,8 +402,8 @@ int engine_run_generate(int argc, char **argv)
 	engine_sampler_free(s);
 	free(logits);
 	engine_ctx_free(c);
-	engine_model_free(m);
 done:
+	engine_model_free(m);
 	engine_tokens_free(&prompt);
 	engine_tokens_free(&out);
 	return status;
@@ -438,9 +437,12 @@ int engine_run_bench(int argc, char **argv)
 	}
 	engine_model *m;
 	engine_ctx *c;
-	status = run_open(&a, n_ctx, &m, &c);
-	if (status != 0)
+	if ((status = run_model_open(&a, &m)) != 0)
 		return status;
+	if ((status = run_ctx_new(&a, m, n_ctx, &c)) != 0) {
+		engine_model_free(m);
+		return status;
+	}
 	uint32_t n_vocab = engine_model_hparams(m)->n_vocab;
 	/* Random tokens, as llama-bench uses. */
 	engine_token *ids = xmalloc((size_t)(need ? need : 1) * sizeof(*ids));
