@@ -68,23 +68,6 @@ static float *engine_logits(const engine_model *m, const engine_token *ids, size
 	return logits;
 }
 
-/* The largest and second largest of v[0..n), and the first index of the largest. */
-static size_t top_two(const double *v, size_t n, double *margin)
-{
-	size_t best = 0;
-	double second = -INFINITY;
-	for (size_t i = 1; i < n; i++) {
-		if (v[i] > v[best]) {
-			second = v[best];
-			best = i;
-		} else if (v[i] > second) {
-			second = v[i];
-		}
-	}
-	*margin = v[best] - second;
-	return best;
-}
-
 static size_t argmax_float(const float *v, size_t n)
 {
 	size_t best = 0;
@@ -121,7 +104,7 @@ static void check_reference_not_degenerate(const double *ref, size_t n, uint32_t
 		for (uint32_t t = 0; t < n_vocab; t++)
 			var += (l[t] - mean) * (l[t] - mean);
 		spread += sqrt(var / n_vocab);
-		size_t top = top_two(l, n_vocab, &margin);
+		size_t top = support_top_two(l, n_vocab, &margin);
 		if (!seen[top]++)
 			distinct++;
 	}
@@ -190,7 +173,7 @@ static void judge(const char *label, const struct forward_case *fc)
 			worst_pos = p;
 		}
 		double margin;
-		size_t want_top = top_two(b, n_vocab, &margin);
+		size_t want_top = support_top_two(b, n_vocab, &margin);
 		if (margin > fc->top1_margin) {
 			compared++;
 			if (argmax_float(a, n_vocab) != want_top && disagree++ == 0)

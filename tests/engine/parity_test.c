@@ -136,23 +136,6 @@ static float *engine_steps(const engine_model *m, const struct parity_config *pc
 	return rows;
 }
 
-/* The first index of the largest of v[0..n), and the gap to the second. */
-static size_t top_two(const float *v, size_t n, double *margin)
-{
-	size_t best = 0;
-	double second = -INFINITY;
-	for (size_t i = 1; i < n; i++) {
-		if (v[i] > v[best]) {
-			second = v[best];
-			best = i;
-		} else if (v[i] > second) {
-			second = v[i];
-		}
-	}
-	*margin = (double)v[best] - second;
-	return best;
-}
-
 /* How far the engine's logits at one step are from llama.cpp's, up to the
  * constant that log-probabilities add: the relative L2 distance of both
  * with their means removed, over the tokens whose probability llama.cpp did
@@ -193,17 +176,20 @@ static void judge_config(const engine_model *m, const struct parity_config *pc, 
 	float *rows = engine_steps(m, pc, seq);
 	size_t compared = 0, skipped = 0, prefix = GEN_LEN;
 	double smallest = INFINITY, farthest = 0.0;
+	double *wide = xmalloc(n_vocab * sizeof(double));
 	for (size_t i = 0; i < GEN_LEN; i++) {
 		const float *l = rows + i * n_vocab;
 		const double *theirs = logprobs + i * n_vocab;
 		double distance = centered_distance(l, theirs, n_vocab);
 		if (distance > farthest)
 			farthest = distance;
-		for (uint32_t t = 0; t < n_vocab; t++)
+		for (uint32_t t = 0; t < n_vocab; t++) {
 			if (!isfinite(l[t]))
 				th_fail(__FILE__, __LINE__, "%s: step %zu: logit %u is %f", pc->label, i, t, l[t]);
+			wide[t] = l[t];
+		}
 		double margin;
-		size_t top = top_two(l, n_vocab, &margin);
+		size_t top = support_top_two(wide, n_vocab, &margin);
 		if (margin < MIN_MARGIN) {
 			skipped++;
 			if (prefix == GEN_LEN)
@@ -230,6 +216,7 @@ static void judge_config(const engine_model *m, const struct parity_config *pc, 
 		"below it: %s; smallest margin compared %.4f), %zu skipped; logits at most %.2e from llama.cpp's\n",
 		pc->label, compared, GEN_LEN, MIN_MARGIN, first_low, smallest, skipped, farthest);
 	CHECK_INT(compared, >=, MIN_COMPARED);
+	free(wide);
 	free(rows);
 }
 

@@ -3,6 +3,7 @@
 #include "tests/engine/support.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -141,4 +142,20 @@ char *support_escape(const char *text, size_t len)
 	if (!b.data)
 		buf_append_str(&b, "");
 	return buf_steal(&b);
+}
+
+size_t support_top_two(const double *v, size_t n, double *margin)
+{
+	size_t best = 0;
+	double second = -INFINITY;
+	for (size_t i = 1; i < n; i++) {
+		if (v[i] > v[best]) {
+			second = v[best];
+			best = i;
+		} else if (v[i] > second) {
+			second = v[i];
+		}
+	}
+	*margin = v[best] - second;
+	return best;
 }

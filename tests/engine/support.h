@@ -27,6 +27,9 @@ void support_refused(const char *const *args, const char *needle);
 engine_model *support_open(const char *path, const char *chat_template);
 /* The ids as a JSON-like list in a new string (caller frees). */
 char *support_ids_text(const engine_token *ids, size_t n);
+/* The first index of the largest of v[0..n), with the gap to the second
+ * largest in *margin. */
+size_t support_top_two(const double *v, size_t n, double *margin);
 /* text with control and non-ASCII bytes escaped, in a new string (caller frees). */
 char *support_escape(const char *text, size_t len);
 
