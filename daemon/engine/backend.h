@@ -30,22 +30,28 @@ struct backend_matmul {
 	float *out;
 };
 
-/* Attention for one layer over the cache, for query rows at positions
- * pos0..pos0+nb-1, causal (each row sees positions <= its own). */
+/* Attention for one layer over the paged cache: query row i belongs to a
+ * sequence whose block table is tables[i] and sees its positions
+ * 0..n_pos[i]-1 (causal: n_pos[i] is the row's position + 1). */
 struct backend_attention {
 	uint32_t layer;
-	uint32_t pos0, nb;
+	uint32_t nb;
 	uint32_t n_head, n_head_kv, head_dim;
-	float scale;    /* 1/sqrt(head_dim) */
-	const float *q; /* nb rows of n_head*head_dim */
-	float *out;     /* nb rows of n_head*head_dim */
+	float scale;                   /* 1/sqrt(head_dim) */
+	const float *q;                /* nb rows of n_head*head_dim */
+	const uint32_t *const *tables; /* nb block tables */
+	const uint32_t *n_pos;         /* nb position counts */
+	float *out;                    /* nb rows of n_head*head_dim */
 };
 
-/* KV cache geometry. */
+/* KV cache geometry: a pool of n_blocks blocks of BACKEND_KV_BLOCK
+ * positions (every layer's keys and values for those positions). */
+#define BACKEND_KV_BLOCK 16u
 struct backend_kv_shape {
-	uint32_t n_layer, n_ctx, n_head_kv, head_dim;
-	uint32_t n_head; /* query heads (a multiple of n_head_kv) */
-	uint32_t type;   /* DTYPE_F32 or DTYPE_F16 */
+	uint32_t n_layer, n_blocks, n_head_kv, head_dim;
+	uint32_t n_head;        /* query heads (a multiple of n_head_kv) */
+	uint32_t max_positions; /* most positions one sequence holds */
+	uint32_t type;          /* DTYPE_F32 or DTYPE_F16 */
 };
 
 struct backend;
@@ -55,16 +61,20 @@ struct backend_ops {
 	/* Whether matrices of dtype can be multiplied (1-d tensors are read
 	 * as floats by the forward pass). */
 	bool (*supports)(struct backend *be, uint32_t dtype);
-	/* Allocates the KV cache; 0 or -ENOMEM. */
+	/* Allocates the KV cache's pool; 0, -EINVAL or -ENOMEM. */
 	int (*kv_alloc)(struct backend *be, const struct backend_kv_shape *shape);
 	/* Every product of jobs[0..n_jobs) (all over the same x: nb rows of
 	 * jobs[0].w->n_in), in one dispatch. */
 	void (*matmul)(struct backend *be, const float *x, uint32_t nb, const struct backend_matmul *jobs,
 		       unsigned n_jobs);
 	/* Writes k and v rows (nb rows of n_head_kv*head_dim) into the cache
-	 * of layer at positions pos0..pos0+nb-1. */
-	void (*kv_store)(struct backend *be, uint32_t layer, uint32_t pos0, uint32_t nb, const float *k,
-			 const float *v);
+	 * of layer; row i goes to slot slots[i] (block * BACKEND_KV_BLOCK +
+	 * position in the block). */
+	void (*kv_store)(struct backend *be, uint32_t layer, uint32_t nb, const float *k, const float *v,
+			 const uint32_t *slots);
+	/* Copies the first n positions of block src, every layer's keys and
+	 * values, to block dst (copy on write of a shared block). */
+	void (*kv_copy)(struct backend *be, uint32_t dst, uint32_t src, uint32_t n);
 	void (*attention)(struct backend *be, const struct backend_attention *a);
 	/* g[i] = silu(g[i]) * u[i] over nb rows of n. */
 	void (*swiglu)(struct backend *be, float *g, const float *u, uint32_t nb, uint32_t n);

@@ -24,12 +24,13 @@ struct cpu_backend {
 	enum kernels_level level;
 	const struct kernels_kv *kv_ops;
 	struct backend_kv_shape kv;
-	uint8_t *k_cache, *v_cache; /* [layer][pos][n_head_kv*head_dim] */
+	uint8_t *k_cache, *v_cache; /* [layer][block][BACKEND_KV_BLOCK][n_head_kv*head_dim] */
 	size_t kv_row_bytes;        /* one position's keys (or values) of one layer */
+	size_t kv_block_bytes;      /* one block of one layer */
 	uint8_t *act;               /* prepared activations */
 	size_t act_cap;
 	float *scores;             /* attention scratch, scratch_per_thread per thread */
-	size_t scratch_per_thread; /* floats: a KV head's query heads x (n_ctx + 1) */
+	size_t scratch_per_thread; /* floats: a KV head's query heads x (max_positions + 1) */
 };
 
 static struct cpu_backend *cpu_of(struct backend *be)
@@ -42,22 +43,31 @@ static bool cpu_supports(struct backend *be, uint32_t dtype)
 	return kernels_for_type(dtype, cpu_of(be)->level) != NULL;
 }
 
+_Static_assert(BACKEND_KV_BLOCK == KERNELS_KV_BLOCK, "one block size");
+
 static int cpu_kv_alloc(struct backend *be, const struct backend_kv_shape *shape)
 {
 	struct cpu_backend *c = cpu_of(be);
 	c->kv_ops = kernels_for_kv(shape->type, c->level);
-	if (!c->kv_ops)
+	if (!c->kv_ops || shape->n_head_kv == 0 || shape->n_head % shape->n_head_kv != 0)
 		return -EINVAL;
 	c->kv = *shape;
 	c->kv_row_bytes = (size_t)shape->n_head_kv * shape->head_dim * c->kv_ops->elem_bytes;
-	size_t bytes = c->kv_row_bytes * shape->n_ctx * shape->n_layer;
+	c->kv_block_bytes = c->kv_row_bytes * BACKEND_KV_BLOCK;
 	free(c->k_cache);
 	free(c->v_cache);
 	free(c->scores);
+	c->k_cache = c->v_cache = NULL;
+	c->scores = NULL;
+	/* Sizes come from options: overflow is an error, not a wrap. */
+	size_t bytes;
+	if (__builtin_mul_overflow(c->kv_block_bytes, (size_t)shape->n_blocks, &bytes) ||
+	    __builtin_mul_overflow(bytes, (size_t)shape->n_layer, &bytes))
+		return -ENOMEM;
 	c->k_cache = malloc(bytes);
 	c->v_cache = malloc(bytes);
 	unsigned threads = pool_threads(c->pool);
-	c->scratch_per_thread = (size_t)(shape->n_head / shape->n_head_kv) * ((size_t)shape->n_ctx + 1);
+	c->scratch_per_thread = (size_t)(shape->n_head / shape->n_head_kv) * ((size_t)shape->max_positions + 1);
 	c->scores = malloc((size_t)threads * c->scratch_per_thread * sizeof(float));
 	if (!c->k_cache || !c->v_cache || !c->scores)
 		return -ENOMEM;
@@ -173,18 +183,32 @@ static void cpu_matmul(struct backend *be, const float *x, uint32_t nb, const st
 
 /* ---- the KV cache and attention ---- */
 
-static uint8_t *cpu_kv_row(struct cpu_backend *c, uint8_t *cache, uint32_t layer, uint32_t pos)
+/* Block 0 of layer in cache. */
+static uint8_t *cpu_kv_layer(struct cpu_backend *c, uint8_t *cache, uint32_t layer)
 {
-	return cache + ((size_t)layer * c->kv.n_ctx + pos) * c->kv_row_bytes;
+	return cache + (size_t)layer * c->kv.n_blocks * c->kv_block_bytes;
 }
 
-static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t pos0, uint32_t nb, const float *k, const float *v)
+static void cpu_kv_store(struct backend *be, uint32_t layer, uint32_t nb, const float *k, const float *v,
+			 const uint32_t *slots)
 {
 	struct cpu_backend *c = cpu_of(be);
 	uint32_t width = c->kv.n_head_kv * c->kv.head_dim;
+	uint8_t *kl = cpu_kv_layer(c, c->k_cache, layer), *vl = cpu_kv_layer(c, c->v_cache, layer);
 	for (uint32_t i = 0; i < nb; i++) {
-		c->kv_ops->store(cpu_kv_row(c, c->k_cache, layer, pos0 + i), k + (size_t)i * width, width);
-		c->kv_ops->store(cpu_kv_row(c, c->v_cache, layer, pos0 + i), v + (size_t)i * width, width);
+		size_t off = (size_t)slots[i] * c->kv_row_bytes;
+		c->kv_ops->store(kl + off, k + (size_t)i * width, width);
+		c->kv_ops->store(vl + off, v + (size_t)i * width, width);
+	}
+}
+
+static void cpu_kv_copy(struct backend *be, uint32_t dst, uint32_t src, uint32_t n)
+{
+	struct cpu_backend *c = cpu_of(be);
+	for (uint32_t l = 0; l < c->kv.n_layer; l++) {
+		uint8_t *kl = cpu_kv_layer(c, c->k_cache, l), *vl = cpu_kv_layer(c, c->v_cache, l);
+		memcpy(kl + (size_t)dst * c->kv_block_bytes, kl + (size_t)src * c->kv_block_bytes, n * c->kv_row_bytes);
+		memcpy(vl + (size_t)dst * c->kv_block_bytes, vl + (size_t)src * c->kv_block_bytes, n * c->kv_row_bytes);
 	}
 }
 
@@ -200,17 +224,23 @@ static void cpu_attention_worker(void *arg, unsigned worker, unsigned n_workers)
 	struct cpu_backend *c = w->c;
 	uint32_t d = a->head_dim, group = a->n_head / a->n_head_kv;
 	float *scratch = c->scores + (size_t)worker * c->scratch_per_thread;
+	const uint8_t *kl = cpu_kv_layer(c, c->k_cache, a->layer), *vl = cpu_kv_layer(c, c->v_cache, a->layer);
 	/* Units are (row, KV head) pairs: the query heads that share a KV
-	 * head read its keys and values together. Later rows see more
-	 * positions, so units are dealt out round-robin. */
+	 * head read its keys and values together. Rows see different numbers
+	 * of positions, so units are dealt out round-robin. */
 	uint64_t units = (uint64_t)a->nb * a->n_head_kv;
 	for (uint64_t u = worker; u < units; u += n_workers) {
 		uint32_t i = (uint32_t)(u / a->n_head_kv), kvh = (uint32_t)(u % a->n_head_kv);
 		size_t off = (size_t)i * a->n_head * d + (size_t)kvh * group * d;
 		size_t head_off = (size_t)kvh * d * c->kv_ops->elem_bytes;
-		c->kv_ops->attend(a->q + off, group, d, cpu_kv_row(c, c->k_cache, a->layer, 0) + head_off,
-				  cpu_kv_row(c, c->v_cache, a->layer, 0) + head_off, c->kv_row_bytes, a->pos0 + i + 1,
-				  a->scale, scratch, a->out + off);
+		struct kernels_kv_pages pages = {
+			.k = kl + head_off,
+			.v = vl + head_off,
+			.blocks = a->tables[i],
+			.block_bytes = c->kv_block_bytes,
+			.stride = c->kv_row_bytes,
+		};
+		c->kv_ops->attend(a->q + off, group, d, &pages, a->n_pos[i], a->scale, scratch, a->out + off);
 	}
 }
 
@@ -266,6 +296,7 @@ static const struct backend_ops cpu_ops = {
 	.kv_alloc = cpu_kv_alloc,
 	.matmul = cpu_matmul,
 	.kv_store = cpu_kv_store,
+	.kv_copy = cpu_kv_copy,
 	.attention = cpu_attention,
 	.swiglu = cpu_swiglu,
 	.free = cpu_free,

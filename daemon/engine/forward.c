@@ -1,8 +1,10 @@
 /* The forward pass of llama-family models (llama, qwen2: what differs is
- * in the model_arch table) over a backend, and the engine_ctx API: a
- * sequence's KV cache and the scratch space of its passes.
+ * in the model_arch table) over a backend, for a batch of rows that may
+ * belong to different sequences of the paged KV cache; and the engine_ctx
+ * API, one sequence whose cache is a pool of its own.
  *
- * A pass takes nb positions: embeddings, then per layer RMSNorm, the Q/K/V
+ * A pass takes nb rows (token, position, block table): embeddings, then
+ * per layer RMSNorm, the Q/K/V
  * projections (plus biases), RoPE, the new keys and values into the cache,
  * causal attention over the cache, the output projection and residual,
  * RMSNorm, SwiGLU feed-forward and residual; then the final norm and the
@@ -19,6 +21,7 @@
 #include "daemon/engine/backend.h"
 #include "daemon/engine/dtype.h"
 #include "daemon/engine/engine.h"
+#include "daemon/engine/forward.h"
 #include "daemon/engine/gguf.h"
 #include "daemon/engine/kernels.h"
 #include "daemon/engine/model.h"
@@ -37,22 +40,31 @@ struct forward_layer {
 	struct backend_weight gate, up, down;
 };
 
-struct engine_ctx {
+struct forward {
 	const engine_model *model;
 	const struct engine_hparams *hp;
 	const struct model_arch *arch;
 	struct backend *be;
-	uint32_t n_ctx, n_batch, pos;
-	enum engine_kv_type kv_type;
+	uint32_t max_rows, max_positions, n_blocks;
 
 	struct backend_weight embd, output;
 	float *output_norm;
 	double *rope_inv_freq; /* n_rot/2: base^(-2i/n_rot) / freq_factor_i */
 	struct forward_layer *layers;
 
-	/* Scratch, n_batch rows each. */
+	/* Scratch, max_rows rows each. */
 	float *x, *h, *q, *k, *v, *att, *tmp, *g, *u;
-	float *rope_cos, *rope_sin; /* n_batch x n_rot/2 */
+	float *rope_cos, *rope_sin; /* max_rows x n_rot/2 */
+	uint32_t *slots, *n_pos;
+	const uint32_t **tables;
+};
+
+struct engine_ctx {
+	struct forward *f;
+	uint32_t n_ctx, n_batch, pos;
+	uint32_t *blocks;         /* the identity table: block i holds positions [16i, 16i+16) */
+	struct forward_row *rows; /* n_batch */
+	uint32_t *logit_rows;     /* n_batch */
 };
 
 int engine_kv_type_parse(const char *name, enum engine_kv_type *out)
@@ -87,7 +99,7 @@ static int forward_unsupported(const struct gguf_tensor *t, char *err, size_t er
 }
 
 /* A matrix the backend multiplies by. */
-static int forward_weight(struct engine_ctx *c, const char *name, struct backend_weight *w, char *err, size_t errlen)
+static int forward_weight(struct forward *c, const char *name, struct backend_weight *w, char *err, size_t errlen)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(engine_model_gguf(c->model), name);
 	if (!t) {
@@ -106,7 +118,7 @@ static int forward_weight(struct engine_ctx *c, const char *name, struct backend
 }
 
 /* A vector, read into floats (NULL and 0 when optional and absent). */
-static int forward_vector(struct engine_ctx *c, const char *name, bool optional, float **out, char *err, size_t errlen)
+static int forward_vector(struct forward *c, const char *name, bool optional, float **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	const struct gguf_tensor *t = gguf_find_tensor(engine_model_gguf(c->model), name);
@@ -123,7 +135,7 @@ static int forward_vector(struct engine_ctx *c, const char *name, bool optional,
 	return 0;
 }
 
-static int forward_load(struct engine_ctx *c, char *err, size_t errlen)
+static int forward_load(struct forward *c, char *err, size_t errlen)
 {
 	const struct engine_hparams *hp = c->hp;
 	int rc;
@@ -169,71 +181,72 @@ static int forward_load(struct engine_ctx *c, char *err, size_t errlen)
 	return 0;
 }
 
-int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts, engine_ctx **out, char *err,
-		   size_t errlen)
+/* AGENTD_KERNELS picks a lesser kernel set (for tests and comparisons). */
+static int forward_kernels(enum kernels_level *level, char *err, size_t errlen)
+{
+	enum kernels_level best = kernels_detect(), asked;
+	const char *kernels = getenv("AGENTD_KERNELS");
+	*level = best;
+	if (!kernels || !kernels[0])
+		return 0;
+	if (kernels_level_parse(kernels, &asked) < 0 || asked > best) {
+		snprintf(err, errlen, "AGENTD_KERNELS is '%.32s': this CPU runs portable%s%s", kernels,
+			 best >= KERNELS_AVX2 ? ", avx2" : "", best >= KERNELS_AVX512 ? ", avx512" : "");
+		return -EINVAL;
+	}
+	*level = asked;
+	return 0;
+}
+
+int forward_new(const engine_model *m, const struct forward_options *o, struct forward **out, char *err, size_t errlen)
 {
 	*out = NULL;
-	struct engine_ctx_options o = {0};
-	if (opts)
-		o = *opts;
 	const struct engine_hparams *hp = engine_model_hparams(m);
-	if (o.n_ctx == 0)
-		o.n_ctx = hp->n_ctx_train < FORWARD_DEFAULT_CTX ? hp->n_ctx_train : FORWARD_DEFAULT_CTX;
-	if (o.n_batch == 0)
-		o.n_batch = FORWARD_DEFAULT_BATCH;
-	if (o.threads == 0)
-		o.threads = forward_default_threads();
-	if (o.n_ctx > FORWARD_MAX_CTX || o.n_batch > FORWARD_MAX_BATCH || o.threads > ENGINE_MAX_THREADS ||
-	    (o.kv_type != ENGINE_KV_F16 && o.kv_type != ENGINE_KV_F32)) {
-		snprintf(err, errlen, "context options out of range (n_ctx <= %u, n_batch <= %u, threads <= %u)",
+	unsigned threads = o->threads ? o->threads : forward_default_threads();
+	if (o->max_rows == 0 || o->max_rows > FORWARD_MAX_BATCH || o->max_positions == 0 ||
+	    o->max_positions > FORWARD_MAX_CTX || o->n_blocks == 0 || threads > ENGINE_MAX_THREADS ||
+	    (o->kv_type != ENGINE_KV_F16 && o->kv_type != ENGINE_KV_F32)) {
+		snprintf(err, errlen,
+			 "engine options out of range (positions per sequence 1..%u, rows per pass 1..%u, threads <= "
+			 "%u)",
 			 FORWARD_MAX_CTX, FORWARD_MAX_BATCH, ENGINE_MAX_THREADS);
 		return -EINVAL;
 	}
-	if (o.n_batch > o.n_ctx)
-		o.n_batch = o.n_ctx;
-
-	engine_ctx *c = xcalloc(1, sizeof(*c));
+	struct forward *c = xcalloc(1, sizeof(*c));
 	c->model = m;
 	c->hp = hp;
 	c->arch = model_arch_find(hp->arch, strlen(hp->arch));
-	c->n_ctx = o.n_ctx;
-	c->n_batch = o.n_batch;
-	c->kv_type = o.kv_type;
-	/* AGENTD_KERNELS picks a lesser kernel set (for tests and comparisons). */
-	enum kernels_level level = kernels_detect(), asked;
-	const char *kernels = getenv("AGENTD_KERNELS");
-	int rc;
-	if (kernels && kernels[0]) {
-		if (kernels_level_parse(kernels, &asked) < 0 || asked > level) {
-			snprintf(err, errlen, "AGENTD_KERNELS is '%.32s': this CPU runs portable%s%s", kernels,
-				 level >= KERNELS_AVX2 ? ", avx2" : "", level >= KERNELS_AVX512 ? ", avx512" : "");
-			rc = -EINVAL;
-			goto fail;
-		}
-		level = asked;
-	}
-	rc = cpu_backend_new(o.threads, (int)level, &c->be);
+	c->max_rows = o->max_rows;
+	c->max_positions = o->max_positions;
+	c->n_blocks = o->n_blocks;
+	enum kernels_level level;
+	int rc = forward_kernels(&level, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = cpu_backend_new(threads, (int)level, &c->be);
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot start %u compute threads: %s", o.threads, strerror(-rc));
+		snprintf(err, errlen, "cannot start %u compute threads: %s", threads, strerror(-rc));
 		goto fail;
 	}
 	if ((rc = forward_load(c, err, errlen)) < 0)
 		goto fail;
 	struct backend_kv_shape shape = {
 		.n_layer = hp->n_layer,
-		.n_ctx = c->n_ctx,
+		.n_blocks = c->n_blocks,
 		.n_head_kv = hp->n_head_kv,
 		.head_dim = hp->head_dim,
 		.n_head = hp->n_head,
-		.type = c->kv_type == ENGINE_KV_F32 ? DTYPE_F32 : DTYPE_F16,
+		.max_positions = c->max_positions,
+		.type = o->kv_type == ENGINE_KV_F32 ? DTYPE_F32 : DTYPE_F16,
 	};
 	if ((rc = c->be->ops->kv_alloc(c->be, &shape)) < 0) {
-		snprintf(err, errlen, "cannot allocate a KV cache of %u positions", c->n_ctx);
+		snprintf(err, errlen, "cannot allocate a KV cache of %u blocks of %u positions", c->n_blocks,
+			 BACKEND_KV_BLOCK);
 		goto fail;
 	}
 	/* Scratch sizes follow options a client may set: allocation failure
 	 * is an error, not an abort. */
-	size_t nb = c->n_batch, qw = (size_t)hp->n_head * hp->head_dim, kvw = (size_t)hp->n_head_kv * hp->head_dim;
+	size_t nb = c->max_rows, qw = (size_t)hp->n_head * hp->head_dim, kvw = (size_t)hp->n_head_kv * hp->head_dim;
 	size_t half = hp->n_rot / 2 + 1;
 	c->x = malloc(nb * hp->n_embd * sizeof(float));
 	c->h = malloc(nb * (hp->n_embd > qw ? hp->n_embd : qw) * sizeof(float));
@@ -246,20 +259,23 @@ int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts,
 	c->u = malloc(nb * hp->n_ff * sizeof(float));
 	c->rope_cos = malloc(nb * half * sizeof(float));
 	c->rope_sin = malloc(nb * half * sizeof(float));
+	c->slots = malloc(nb * sizeof(uint32_t));
+	c->n_pos = malloc(nb * sizeof(uint32_t));
+	c->tables = malloc(nb * sizeof(*c->tables));
 	if (!c->x || !c->h || !c->q || !c->k || !c->v || !c->att || !c->tmp || !c->g || !c->u || !c->rope_cos ||
-	    !c->rope_sin) {
-		snprintf(err, errlen, "cannot allocate the scratch space of %u positions per pass", c->n_batch);
+	    !c->rope_sin || !c->slots || !c->n_pos || !c->tables) {
+		snprintf(err, errlen, "cannot allocate the scratch space of %u rows per pass", c->max_rows);
 		rc = -ENOMEM;
 		goto fail;
 	}
 	*out = c;
 	return 0;
 fail:
-	engine_ctx_free(c);
+	forward_free(c);
 	return rc;
 }
 
-void engine_ctx_free(engine_ctx *c)
+void forward_free(struct forward *c)
 {
 	if (!c)
 		return;
@@ -289,6 +305,78 @@ void engine_ctx_free(engine_ctx *c)
 	free(c->u);
 	free(c->rope_cos);
 	free(c->rope_sin);
+	free(c->slots);
+	free(c->n_pos);
+	free(c->tables);
+	free(c);
+}
+
+unsigned forward_threads(const struct forward *f)
+{
+	return cpu_backend_threads(f->be);
+}
+
+void forward_kv_copy(struct forward *f, uint32_t dst, uint32_t src, uint32_t n)
+{
+	if (n > 0)
+		f->be->ops->kv_copy(f->be, dst, src, n);
+}
+
+/* ---- engine_ctx: one sequence ---- */
+
+int engine_ctx_new(const engine_model *m, const struct engine_ctx_options *opts, engine_ctx **out, char *err,
+		   size_t errlen)
+{
+	*out = NULL;
+	struct engine_ctx_options o = {0};
+	if (opts)
+		o = *opts;
+	const struct engine_hparams *hp = engine_model_hparams(m);
+	if (o.n_ctx == 0)
+		o.n_ctx = hp->n_ctx_train < FORWARD_DEFAULT_CTX ? hp->n_ctx_train : FORWARD_DEFAULT_CTX;
+	if (o.n_batch == 0)
+		o.n_batch = FORWARD_DEFAULT_BATCH;
+	if (o.n_ctx > FORWARD_MAX_CTX || o.n_batch > FORWARD_MAX_BATCH || o.threads > ENGINE_MAX_THREADS ||
+	    (o.kv_type != ENGINE_KV_F16 && o.kv_type != ENGINE_KV_F32)) {
+		snprintf(err, errlen, "context options out of range (n_ctx <= %u, n_batch <= %u, threads <= %u)",
+			 FORWARD_MAX_CTX, FORWARD_MAX_BATCH, ENGINE_MAX_THREADS);
+		return -EINVAL;
+	}
+	if (o.n_batch > o.n_ctx)
+		o.n_batch = o.n_ctx;
+	uint32_t n_blocks = (o.n_ctx + BACKEND_KV_BLOCK - 1) / BACKEND_KV_BLOCK;
+	struct forward_options fo = {
+		.max_rows = o.n_batch,
+		.max_positions = o.n_ctx,
+		.n_blocks = n_blocks,
+		.threads = o.threads,
+		.kv_type = o.kv_type,
+	};
+	engine_ctx *c = xcalloc(1, sizeof(*c));
+	int rc = forward_new(m, &fo, &c->f, err, errlen);
+	if (rc < 0) {
+		free(c);
+		return rc;
+	}
+	c->n_ctx = o.n_ctx;
+	c->n_batch = o.n_batch;
+	c->blocks = xmalloc(n_blocks * sizeof(uint32_t));
+	for (uint32_t i = 0; i < n_blocks; i++)
+		c->blocks[i] = i;
+	c->rows = xmalloc(c->n_batch * sizeof(*c->rows));
+	c->logit_rows = xmalloc(c->n_batch * sizeof(uint32_t));
+	*out = c;
+	return 0;
+}
+
+void engine_ctx_free(engine_ctx *c)
+{
+	if (!c)
+		return;
+	forward_free(c->f);
+	free(c->blocks);
+	free(c->rows);
+	free(c->logit_rows);
 	free(c);
 }
 
@@ -310,7 +398,7 @@ void engine_ctx_truncate(engine_ctx *c, uint32_t pos)
 
 unsigned engine_ctx_threads(const engine_ctx *c)
 {
-	return cpu_backend_threads(c->be);
+	return forward_threads(c->f);
 }
 
 /* ---- the pass ---- */
@@ -340,7 +428,7 @@ static void forward_add_bias(float *x, const float *bias, uint32_t nb, uint32_t 
 
 /* Rotates the first n_rot dimensions of each head of nb rows of n_heads
  * heads, with the pass's cos/sin table. */
-static void forward_rope(const struct engine_ctx *c, float *x, uint32_t nb, uint32_t n_heads)
+static void forward_rope(const struct forward *c, float *x, uint32_t nb, uint32_t n_heads)
 {
 	uint32_t d = c->hp->head_dim, half = c->hp->n_rot / 2;
 	bool neox = c->arch->rope_style == MODEL_ROPE_NEOX;
@@ -364,9 +452,8 @@ static void forward_residual(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
-/* One pass over ids[0..nb) at positions c->pos..; logits (when not NULL)
- * gets the rows from first_logit on. */
-static void forward_pass(engine_ctx *c, const engine_token *ids, uint32_t nb, uint32_t first_logit, float *logits)
+void forward_batch(struct forward *c, const struct forward_row *rows, uint32_t nb, const uint32_t *logit_rows,
+		   uint32_t n_logits, float *logits)
 {
 	const struct engine_hparams *hp = c->hp;
 	struct backend *be = c->be;
@@ -374,15 +461,19 @@ static void forward_pass(engine_ctx *c, const engine_token *ids, uint32_t nb, ui
 	uint32_t qw = hp->n_head * hp->head_dim, kvw = hp->n_head_kv * hp->head_dim;
 	float eps = (float)hp->rms_eps;
 
-	for (uint32_t r = 0; r < nb; r++)
-		kernels_dequantize_row(c->embd.type, c->embd.data + (size_t)ids[r] * c->embd.row_bytes,
+	for (uint32_t r = 0; r < nb; r++) {
+		const struct forward_row *row = &rows[r];
+		kernels_dequantize_row(c->embd.type, c->embd.data + (size_t)row->id * c->embd.row_bytes,
 				       c->x + (size_t)r * E, E);
-	for (uint32_t r = 0; r < nb; r++)
 		for (uint32_t i = 0; i < half; i++) {
-			double theta = (double)(c->pos + r) * c->rope_inv_freq[i];
+			double theta = (double)row->pos * c->rope_inv_freq[i];
 			c->rope_cos[(size_t)r * half + i] = (float)cos(theta);
 			c->rope_sin[(size_t)r * half + i] = (float)sin(theta);
 		}
+		c->slots[r] = row->blocks[row->pos / BACKEND_KV_BLOCK] * BACKEND_KV_BLOCK + row->pos % BACKEND_KV_BLOCK;
+		c->n_pos[r] = row->pos + 1;
+		c->tables[r] = row->blocks;
+	}
 
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
 		const struct forward_layer *L = &c->layers[l];
@@ -396,16 +487,17 @@ static void forward_pass(engine_ctx *c, const engine_token *ids, uint32_t nb, ui
 		}
 		forward_rope(c, c->q, nb, hp->n_head);
 		forward_rope(c, c->k, nb, hp->n_head_kv);
-		be->ops->kv_store(be, l, c->pos, nb, c->k, c->v);
+		be->ops->kv_store(be, l, nb, c->k, c->v, c->slots);
 		struct backend_attention a = {
 			.layer = l,
-			.pos0 = c->pos,
 			.nb = nb,
 			.n_head = hp->n_head,
 			.n_head_kv = hp->n_head_kv,
 			.head_dim = hp->head_dim,
 			.scale = 1.0f / sqrtf((float)hp->head_dim),
 			.q = c->q,
+			.tables = c->tables,
+			.n_pos = c->n_pos,
 			.out = c->att,
 		};
 		be->ops->attention(be, &a);
@@ -421,13 +513,12 @@ static void forward_pass(engine_ctx *c, const engine_token *ids, uint32_t nb, ui
 		be->ops->matmul(be, c->g, nb, &down, 1);
 		forward_residual(c->x, c->tmp, (size_t)nb * E);
 	}
-	c->pos += nb;
-	if (!logits)
+	if (n_logits == 0)
 		return;
-	uint32_t rows = nb - first_logit;
-	forward_rms_norm(c->x + (size_t)first_logit * E, c->output_norm, rows, E, eps, c->h);
+	for (uint32_t i = 0; i < n_logits; i++)
+		forward_rms_norm(c->x + (size_t)logit_rows[i] * E, c->output_norm, 1, E, eps, c->h + (size_t)i * E);
 	struct backend_matmul head = {&c->output, logits};
-	be->ops->matmul(be, c->h, rows, &head, 1);
+	be->ops->matmul(be, c->h, n_logits, &head, 1);
 }
 
 int engine_decode(engine_ctx *c, const engine_token *ids, size_t n, unsigned flags, float *logits)
@@ -437,22 +528,27 @@ int engine_decode(engine_ctx *c, const engine_token *ids, size_t n, unsigned fla
 	if (n > c->n_ctx - c->pos)
 		return -ENOSPC;
 	for (size_t i = 0; i < n; i++)
-		if (ids[i] < 0 || (uint32_t)ids[i] >= c->hp->n_vocab)
+		if (ids[i] < 0 || (uint32_t)ids[i] >= c->f->hp->n_vocab)
 			return -EINVAL;
 	bool all = flags & ENGINE_DECODE_ALL_LOGITS;
-	size_t V = c->hp->n_vocab;
+	size_t V = c->f->hp->n_vocab;
 	for (size_t done = 0; done < n;) {
 		uint32_t nb = n - done < c->n_batch ? (uint32_t)(n - done) : c->n_batch;
 		bool last = done + nb == n;
+		for (uint32_t r = 0; r < nb; r++)
+			c->rows[r] = (struct forward_row){ids[done + r], c->pos + r, c->blocks};
 		float *out = NULL;
-		uint32_t first = 0;
+		uint32_t n_logits = 0;
 		if (logits && all) {
 			out = logits + done * V;
+			for (uint32_t r = 0; r < nb; r++)
+				c->logit_rows[n_logits++] = r;
 		} else if (logits && last) {
 			out = logits;
-			first = nb - 1;
+			c->logit_rows[n_logits++] = nb - 1;
 		}
-		forward_pass(c, ids + done, nb, first, out);
+		forward_batch(c->f, c->rows, nb, c->logit_rows, n_logits, out);
+		c->pos += nb;
 		done += nb;
 	}
 	return 0;

@@ -286,16 +286,22 @@ static float kernels_softmax_exp(float *scores, uint32_t n)
 	return sum;
 }
 
+/* Position j's row in a paged cache (base is kv->k or kv->v). */
+static inline const uint8_t *kernels_kv_at(const struct kernels_kv_pages *kv, const uint8_t *base, uint32_t j)
+{
+	return base + kv->blocks[j / KERNELS_KV_BLOCK] * kv->block_bytes + (j % KERNELS_KV_BLOCK) * kv->stride;
+}
+
 static inline __attribute__((always_inline)) void kernels_attend_portable(kernels_elem_fn elem, const float *q,
-									  uint32_t g, uint32_t d, const uint8_t *k,
-									  const uint8_t *v, size_t stride, uint32_t n,
+									  uint32_t g, uint32_t d,
+									  const struct kernels_kv_pages *kv, uint32_t n,
 									  float scale, float *scratch, float *out)
 {
 	uint32_t d8 = d - d % LANES;
 	for (uint32_t t = 0; t < g; t++) {
 		const float *qt = q + (size_t)t * d;
 		for (uint32_t j = 0; j < n; j++) {
-			const uint8_t *kr = k + (size_t)j * stride;
+			const uint8_t *kr = kernels_kv_at(kv, kv->k, j);
 			float acc[LANES] = {0};
 			for (uint32_t i = 0; i < d8; i += LANES)
 				for (int l = 0; l < LANES; l++)
@@ -309,7 +315,7 @@ static inline __attribute__((always_inline)) void kernels_attend_portable(kernel
 	}
 	memset(out, 0, (size_t)g * d * sizeof(float));
 	for (uint32_t j = 0; j < n; j++) {
-		const uint8_t *vr = v + (size_t)j * stride;
+		const uint8_t *vr = kernels_kv_at(kv, kv->v, j);
 		for (uint32_t t = 0; t < g; t++) {
 			float e = scratch[(size_t)t * n + j];
 			for (uint32_t i = 0; i < d; i++)
@@ -323,16 +329,16 @@ static inline __attribute__((always_inline)) void kernels_attend_portable(kernel
 	}
 }
 
-static void kernels_kv_f32_attend(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v,
-				  size_t stride, uint32_t n, float scale, float *scratch, float *out)
+static void kernels_kv_f32_attend(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv, uint32_t n,
+				  float scale, float *scratch, float *out)
 {
-	kernels_attend_portable(kernels_elem_f32, q, g, d, k, v, stride, n, scale, scratch, out);
+	kernels_attend_portable(kernels_elem_f32, q, g, d, kv, n, scale, scratch, out);
 }
 
-static void kernels_kv_f16_attend(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v,
-				  size_t stride, uint32_t n, float scale, float *scratch, float *out)
+static void kernels_kv_f16_attend(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv, uint32_t n,
+				  float scale, float *scratch, float *out)
 {
-	kernels_attend_portable(kernels_elem_f16, q, g, d, k, v, stride, n, scale, scratch, out);
+	kernels_attend_portable(kernels_elem_f16, q, g, d, kv, n, scale, scratch, out);
 }
 
 /* ---- AVX2 ---- */
@@ -617,14 +623,14 @@ AVX2_INLINE float kernels_softmax_exp_avx2(float *scores, uint32_t n)
 }
 
 AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *q, uint32_t g, uint32_t d,
-				     const uint8_t *k, const uint8_t *v, size_t stride, uint32_t n, float scale,
-				     float *scratch, float *out)
+				     const struct kernels_kv_pages *kv, uint32_t n, float scale, float *scratch,
+				     float *out)
 {
 	uint32_t d8 = d - d % 8;
 	for (uint32_t t = 0; t < g; t++) {
 		const float *qt = q + (size_t)t * d;
 		for (uint32_t j = 0; j < n; j++) {
-			const uint8_t *kr = k + (size_t)j * stride;
+			const uint8_t *kr = kernels_kv_at(kv, kv->k, j);
 			__m256 acc = _mm256_setzero_ps();
 			for (uint32_t i = 0; i < d8; i += 8)
 				acc = _mm256_fmadd_ps(_mm256_loadu_ps(qt + i), kernels_load8(kind, kr, i), acc);
@@ -649,7 +655,7 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 				acc[q8] = _mm256_setzero_ps();
 			if (width == 64) {
 				for (uint32_t j = 0; j < n; j++) {
-					const uint8_t *vr = v + (size_t)j * stride;
+					const uint8_t *vr = kernels_kv_at(kv, kv->v, j);
 					__m256 ej = _mm256_set1_ps(e[j]);
 #pragma GCC unroll 8
 					for (int q8 = 0; q8 < 8; q8++)
@@ -658,7 +664,7 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 				}
 			} else {
 				for (uint32_t j = 0; j < n; j++) {
-					const uint8_t *vr = v + (size_t)j * stride;
+					const uint8_t *vr = kernels_kv_at(kv, kv->v, j);
 					__m256 ej = _mm256_set1_ps(e[j]);
 					for (uint32_t q8 = 0; q8 < width / 8; q8++)
 						acc[q8] = _mm256_fmadd_ps(ej, kernels_load8(kind, vr, i0 + 8 * q8),
@@ -671,7 +677,7 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 		for (uint32_t i = d8; i < d; i++) {
 			float acc = 0;
 			for (uint32_t j = 0; j < n; j++)
-				acc = fmaf(e[j], kernels_elem(kind, v + (size_t)j * stride, i), acc);
+				acc = fmaf(e[j], kernels_elem(kind, kernels_kv_at(kv, kv->v, j), i), acc);
 			o[i] = acc;
 		}
 	}
@@ -682,16 +688,16 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 	}
 }
 
-AVX2 static void kernels_kv_f32_attend_avx2(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v,
-					    size_t stride, uint32_t n, float scale, float *scratch, float *out)
+AVX2 static void kernels_kv_f32_attend_avx2(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv,
+					    uint32_t n, float scale, float *scratch, float *out)
 {
-	kernels_attend_avx2(KF_F32, q, g, d, k, v, stride, n, scale, scratch, out);
+	kernels_attend_avx2(KF_F32, q, g, d, kv, n, scale, scratch, out);
 }
 
-AVX2 static void kernels_kv_f16_attend_avx2(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v,
-					    size_t stride, uint32_t n, float scale, float *scratch, float *out)
+AVX2 static void kernels_kv_f16_attend_avx2(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv,
+					    uint32_t n, float scale, float *scratch, float *out)
 {
-	kernels_attend_avx2(KF_F16, q, g, d, k, v, stride, n, scale, scratch, out);
+	kernels_attend_avx2(KF_F16, q, g, d, kv, n, scale, scratch, out);
 }
 
 /* ---- AVX-512 (F, BW, DQ, VL, VNNI) ---- */

@@ -37,19 +37,31 @@ struct kernels_type {
 	kernels_matmul_fn matmul;
 };
 
+/* Positions per block of the paged KV cache. */
+#define KERNELS_KV_BLOCK 16u
+
+/* Where one sequence's keys and values of one KV head lie in a paged
+ * cache: position j is in block blocks[j / KERNELS_KV_BLOCK], at
+ * k (or v) + block * block_bytes + (j % KERNELS_KV_BLOCK) * stride. */
+struct kernels_kv_pages {
+	const uint8_t *k, *v;   /* the head's elements in block 0 */
+	const uint32_t *blocks; /* block ids in position order */
+	size_t block_bytes;     /* bytes from one block to the next */
+	size_t stride;          /* bytes from one position to the next in a block */
+};
+
 /* The operations on KV-cache rows (f32 or f16 elements). */
 struct kernels_kv {
 	uint32_t type; /* DTYPE_F32 or DTYPE_F16 */
 	size_t elem_bytes;
 	void (*store)(void *dst, const float *src, uint32_t n);
-	/* Causal attention of g query heads that share one KV head, over n
-	 * positions: q holds the g heads' queries (g*d floats), the keys and
-	 * values of position j are the d elements at k + j*stride and
-	 * v + j*stride (bytes); out gets g*d floats. Each head's scores are
-	 * q.k * scale, softmaxed, and the values summed in position order.
-	 * scratch holds g*(n+1) floats. */
-	void (*attend)(const float *q, uint32_t g, uint32_t d, const uint8_t *k, const uint8_t *v, size_t stride,
-		       uint32_t n, float scale, float *scratch, float *out);
+	/* Causal attention of g query heads that share one KV head, over
+	 * positions 0..n-1 of kv: q holds the g heads' queries (g*d floats);
+	 * out gets g*d floats. Each head's scores are q.k * scale, softmaxed,
+	 * and the values summed in position order. scratch holds g*(n+1)
+	 * floats. */
+	void (*attend)(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv, uint32_t n,
+		       float scale, float *scratch, float *out);
 };
 
 /* The kernel sets, each needing more of the CPU than the one before. */
