@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/xalloc.h"
 #include "daemon/engine/backend.h"
@@ -27,6 +28,7 @@ struct cpu_backend {
 	uint8_t *k_cache, *v_cache; /* [layer][block][BACKEND_KV_BLOCK][n_head_kv*head_dim] */
 	size_t kv_row_bytes;        /* one position's keys (or values) of one layer */
 	size_t kv_block_bytes;      /* one block of one layer */
+	size_t kv_bytes;            /* each of the two mappings */
 	uint8_t *act;               /* prepared activations */
 	size_t act_cap;
 	float *scores;             /* attention scratch, scratch_per_thread per thread */
@@ -45,6 +47,15 @@ static bool cpu_supports(struct backend *be, uint32_t dtype)
 
 _Static_assert(BACKEND_KV_BLOCK == KERNELS_KV_BLOCK, "one block size");
 
+static void cpu_kv_unmap(struct cpu_backend *c)
+{
+	if (c->k_cache)
+		munmap(c->k_cache, c->kv_bytes);
+	if (c->v_cache)
+		munmap(c->v_cache, c->kv_bytes);
+	c->k_cache = c->v_cache = NULL;
+}
+
 static int cpu_kv_alloc(struct backend *be, const struct backend_kv_shape *shape)
 {
 	struct cpu_backend *c = cpu_of(be);
@@ -54,18 +65,21 @@ static int cpu_kv_alloc(struct backend *be, const struct backend_kv_shape *shape
 	c->kv = *shape;
 	c->kv_row_bytes = (size_t)shape->n_head_kv * shape->head_dim * c->kv_ops->elem_bytes;
 	c->kv_block_bytes = c->kv_row_bytes * BACKEND_KV_BLOCK;
-	free(c->k_cache);
-	free(c->v_cache);
+	cpu_kv_unmap(c);
 	free(c->scores);
-	c->k_cache = c->v_cache = NULL;
 	c->scores = NULL;
 	/* Sizes come from options: overflow is an error, not a wrap. */
 	size_t bytes;
 	if (__builtin_mul_overflow(c->kv_block_bytes, (size_t)shape->n_blocks, &bytes) ||
 	    __builtin_mul_overflow(bytes, (size_t)shape->n_layer, &bytes))
 		return -ENOMEM;
-	c->k_cache = malloc(bytes);
-	c->v_cache = malloc(bytes);
+	/* Mapped, not malloc'ed: a pool of gigabytes costs memory only as
+	 * blocks are first written. */
+	void *k = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *v = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	c->k_cache = k == MAP_FAILED ? NULL : k;
+	c->v_cache = v == MAP_FAILED ? NULL : v;
+	c->kv_bytes = bytes ? bytes : 1;
 	unsigned threads = pool_threads(c->pool);
 	c->scratch_per_thread = (size_t)(shape->n_head / shape->n_head_kv) * ((size_t)shape->max_positions + 1);
 	c->scores = malloc((size_t)threads * c->scratch_per_thread * sizeof(float));
@@ -283,8 +297,7 @@ static void cpu_free(struct backend *be)
 	if (!c)
 		return;
 	pool_free(c->pool);
-	free(c->k_cache);
-	free(c->v_cache);
+	cpu_kv_unmap(c);
 	free(c->act);
 	free(c->scores);
 	free(c);

@@ -270,6 +270,140 @@ void engine_sampler_accept(engine_sampler *s, engine_token t);
 /* Forgets the recorded tokens; with reseed, restarts the random sequence. */
 void engine_sampler_reset(engine_sampler *s, bool reseed);
 
+/* ---- Serving: many sequences at once ----
+ *
+ * An engine_server computes requests (a prompt, sampling parameters, limits)
+ * on threads of its own: every step carries the next token of every running
+ * sequence plus chunks of waiting prompts, over a paged KV cache with a
+ * prefix cache. Tokens and results come back as callbacks on the thread of
+ * the libuv loop the server was made with; that loop never waits on the
+ * engine. Submit, cancel, stats and free are called on the loop thread. */
+typedef struct engine_server engine_server;
+struct uv_loop_s;
+
+/* Defaults of the serving options. */
+#define ENGINE_DEFAULT_BATCH_TOKENS 512
+#define ENGINE_DEFAULT_MAX_SEQUENCES 128
+#define ENGINE_DEFAULT_KV_MEMORY (2ull << 30)
+/* Largest values accepted. */
+#define ENGINE_MAX_SEQUENCES 4096
+#define ENGINE_MAX_STOPS 16
+#define ENGINE_MAX_STOP_BYTES 256
+
+struct engine_server_options {
+	unsigned threads;   /* compute threads; 0: the CPUs this process may use */
+	uint32_t ctx_size;  /* most positions one sequence holds (prompt and reply); 0: min(n_ctx_train, 4096) */
+	uint64_t kv_memory; /* bytes of the KV pool; 0: ENGINE_DEFAULT_KV_MEMORY */
+	enum engine_kv_type kv_type; /* the cache's element type */
+	uint32_t batch_tokens;       /* most tokens one step computes (>= max_sequences); 0: the default */
+	uint32_t max_sequences;      /* most sequences admitted at once; 0: the default */
+	bool no_prefix_cache;        /* compute every prompt in full, share nothing */
+};
+
+/* A new server over m (borrowed; must outlive the server), delivering
+ * callbacks on loop. Returns 0 with *out, or a negative errno with a
+ * message in err (-EINVAL on an option out of range, -ENOTSUP on a tensor
+ * type the CPU cannot compute, -ENOMEM when the pool cannot be had). */
+int engine_server_new(const engine_model *m, struct uv_loop_s *loop, const struct engine_server_options *opts,
+		      engine_server **out, char *err, size_t errlen);
+/* Stops the server: every request still outstanding gets its on_done
+ * (-ECANCELED) before this returns, the threads are joined, and the memory
+ * goes once the loop has run the close of the server's handle. NULL is a
+ * no-op. */
+void engine_server_free(engine_server *s);
+
+/* Grammar-constrained sampling (filled in by the next part of the engine). */
+typedef struct engine_grammar engine_grammar;
+
+typedef uint64_t engine_request_id;
+
+enum engine_finish {
+	ENGINE_FINISH_LENGTH,    /* max_tokens reached (or the context is full) */
+	ENGINE_FINISH_EOS,       /* the model ended its turn (the token is the last one) */
+	ENGINE_FINISH_STOP,      /* a stop string appeared (the text ends before it) */
+	ENGINE_FINISH_CANCELLED, /* engine_cancel or engine_server_free */
+	ENGINE_FINISH_ERROR,     /* error says what went wrong */
+};
+
+/* What a request ended with. Pointers are valid during the callback only. */
+struct engine_result {
+	engine_request_id id;
+	int status; /* 0; -ECANCELED; another negative errno with error set */
+	enum engine_finish finish;
+	const engine_token *tokens; /* generated ids */
+	size_t n_tokens;
+	const char *text; /* their text (valid UTF-8), up to a stop string */
+	size_t text_len;
+	uint32_t prompt_tokens;
+	uint32_t cached_tokens; /* prompt positions the prefix cache supplied */
+	double queue_ms;        /* from submit to admission */
+	double ttft_ms;         /* from submit to the first token (0: none) */
+	double total_ms;        /* from submit to the end */
+	const char *error;      /* "" unless status is an error */
+};
+
+/* A generated token: its id, the text it releases (possibly empty: text
+ * that could begin a stop string, or part of a character, is held back),
+ * and with ENGINE_REQUEST_LOGITS the n_vocab logits it was sampled from.
+ * Pointers are valid during the callback only. */
+typedef void (*engine_token_cb)(void *user, engine_request_id id, engine_token token, const char *text, size_t len,
+				const float *logits);
+typedef void (*engine_done_cb)(void *user, const struct engine_result *r);
+
+/* engine_request flags. */
+#define ENGINE_REQUEST_LOGITS 1u     /* pass each token's logits to on_token */
+#define ENGINE_REQUEST_IGNORE_EOS 2u /* go on past the model's end of turn */
+
+struct engine_request {
+	const engine_token *prompt; /* copied */
+	size_t n_prompt;
+	struct engine_sampler_params sampling;
+	uint32_t max_tokens;     /* 0: as many as ctx_size leaves */
+	const char *const *stop; /* stop strings (copied), up to ENGINE_MAX_STOPS */
+	size_t n_stop;
+	const engine_grammar *grammar; /* must be NULL for now */
+	unsigned flags;                /* ENGINE_REQUEST_* */
+	engine_token_cb on_token;      /* may be NULL */
+	engine_done_cb on_done;        /* runs exactly once, last */
+	void *user;                    /* passed to both */
+};
+
+/* Queues a request. Returns 0 with *id; or, calling nothing, -EINVAL (a
+ * bad id, parameter or stop string), -E2BIG (the prompt and max_tokens
+ * exceed ctx_size, or need more KV blocks than the whole pool has: it
+ * could never run), -ENOTSUP (a grammar), -ESHUTDOWN (the server is
+ * stopping), with the reason in err. */
+int engine_submit(engine_server *s, const struct engine_request *r, engine_request_id *id, char *err, size_t errlen);
+/* Cancels a request wherever it is (queued, in prefill, generating): its
+ * on_done follows with -ECANCELED (tokens already sent stay sent). An id
+ * whose on_done has run is ignored. */
+void engine_cancel(engine_server *s, engine_request_id id);
+
+/* Steps by rows computed: bucket i counts steps of 2^i .. 2^(i+1)-1 rows. */
+#define ENGINE_STATS_BUCKETS 14
+
+struct engine_stats {
+	uint64_t submitted, completed, cancelled, failed;
+	uint32_t running;        /* sequences admitted */
+	uint32_t queued;         /* waiting for admission (queue depth) */
+	uint32_t waiting_memory; /* of those, held back because their KV blocks cannot be reserved now */
+	uint64_t prompt_tokens;  /* of admitted requests */
+	uint64_t cached_tokens;  /* prompt tokens the prefix cache supplied */
+	double prefix_hit_rate;  /* cached_tokens / prompt_tokens */
+	uint64_t prefill_tokens; /* prompt positions computed */
+	uint64_t decode_tokens;  /* generated positions computed */
+	double prefill_tokens_per_s, decode_tokens_per_s; /* over the steps' time, shared by rows */
+	uint64_t steps;
+	uint64_t batch_rows[ENGINE_STATS_BUCKETS];
+	uint32_t kv_blocks_total, kv_blocks_used, kv_blocks_free, kv_blocks_cached;
+	uint32_t kv_block_positions; /* positions per block */
+	uint64_t kv_evictions;
+	uint32_t ctx_size, batch_tokens, max_sequences;
+	unsigned threads;
+};
+
+void engine_server_stats(engine_server *s, struct engine_stats *out);
+
 /* `agentd model ...`: returns the process exit status (0, 1 on an internal
  * failure, 2 on bad usage or a bad model file). argv[0] is "model". */
 int engine_cmd_model(int argc, char **argv);

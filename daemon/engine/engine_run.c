@@ -16,6 +16,7 @@
 #include "common/units.h"
 #include "common/xalloc.h"
 #include "daemon/engine/engine.h"
+#include "daemon/engine/serve_bench.h"
 
 /* Most tokens a generate call may ask for, and most bench repeats. */
 #define RUN_MAX_TOKENS (1u << 20)
@@ -55,6 +56,8 @@ static void run_usage(FILE *out)
 		     "bench      prompt processing (-p N tokens in one fresh sequence, default 512) and generation\n"
 		     "           (-n N tokens one at a time, default 128) in tokens/s: the median of --repeat runs\n"
 		     "           (default 5) after one warm-up, with the spread (max - min) / median.\n"
+		     "           With --parallel N it measures the serving engine instead: see\n"
+		     "           agentd model bench --parallel 1 --help.\n"
 		     "\n"
 		     "common options:\n"
 		     "  --threads N            compute threads (default: the CPUs this process may use)\n"
@@ -65,8 +68,8 @@ static void run_usage(FILE *out)
 		     "  --json                 machine-readable output\n");
 }
 
-static int run_uint(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out, char *err,
-		    size_t errlen)
+int engine_run_flag_uint(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out, char *err,
+			 size_t errlen)
 {
 	char why[128];
 	if (units_parse_uint(text, out, why, sizeof(why)) < 0 || *out < min || *out > max) {
@@ -127,13 +130,13 @@ static int run_parse(int argc, char **argv, struct run_args *a, char *err, size_
 		} else if (strcmp(f, "--chat-template") == 0) {
 			a->chat_template = v;
 		} else if (strcmp(f, "--threads") == 0) {
-			rc = run_uint(f, v, 1, ENGINE_MAX_THREADS, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 1, ENGINE_MAX_THREADS, &u, err, errlen);
 			a->threads = (unsigned)u;
 		} else if (strcmp(f, "--ctx") == 0) {
-			rc = run_uint(f, v, 1, 1u << 20, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 1, 1u << 20, &u, err, errlen);
 			a->n_ctx = (uint32_t)u;
 		} else if (strcmp(f, "--batch") == 0) {
-			rc = run_uint(f, v, 1, 8192, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 1, 8192, &u, err, errlen);
 			a->n_batch = (uint32_t)u;
 		} else if (strcmp(f, "--kv-type") == 0) {
 			if (engine_kv_type_parse(v, &a->kv_type) < 0) {
@@ -145,12 +148,12 @@ static int run_parse(int argc, char **argv, struct run_args *a, char *err, size_
 		} else if (generate && strcmp(f, "--dump-logits") == 0) {
 			a->dump_logits = v;
 		} else if (generate && strcmp(f, "--max-tokens") == 0) {
-			rc = run_uint(f, v, 0, RUN_MAX_TOKENS, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, RUN_MAX_TOKENS, &u, err, errlen);
 			a->max_tokens = (uint32_t)u;
 		} else if (generate && strcmp(f, "--temperature") == 0) {
 			rc = run_float(f, v, 0, 100, &a->sp.temperature, err, errlen);
 		} else if (generate && strcmp(f, "--top-k") == 0) {
-			rc = run_uint(f, v, 0, INT32_MAX, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, INT32_MAX, &u, err, errlen);
 			a->sp.top_k = (int32_t)u;
 		} else if (generate && strcmp(f, "--top-p") == 0) {
 			rc = run_float(f, v, 0, 1, &a->sp.top_p, err, errlen);
@@ -159,19 +162,19 @@ static int run_parse(int argc, char **argv, struct run_args *a, char *err, size_
 		} else if (generate && strcmp(f, "--repeat-penalty") == 0) {
 			rc = run_float(f, v, 0.01, 100, &a->sp.repeat_penalty, err, errlen);
 		} else if (generate && strcmp(f, "--repeat-last-n") == 0) {
-			rc = run_uint(f, v, 0, 1u << 20, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, 1u << 20, &u, err, errlen);
 			a->sp.repeat_last_n = (uint32_t)u;
 		} else if (generate && strcmp(f, "--seed") == 0) {
-			rc = run_uint(f, v, 0, UINT64_MAX, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, UINT64_MAX, &u, err, errlen);
 			a->sp.seed = u;
 		} else if (!generate && strcmp(f, "-p") == 0) {
-			rc = run_uint(f, v, 0, 1u << 16, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, 1u << 16, &u, err, errlen);
 			a->pp = (uint32_t)u;
 		} else if (!generate && strcmp(f, "-n") == 0) {
-			rc = run_uint(f, v, 0, 1u << 16, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 0, 1u << 16, &u, err, errlen);
 			a->tg = (uint32_t)u;
 		} else if (!generate && strcmp(f, "--repeat") == 0) {
-			rc = run_uint(f, v, 1, RUN_MAX_REPEAT, &u, err, errlen);
+			rc = engine_run_flag_uint(f, v, 1, RUN_MAX_REPEAT, &u, err, errlen);
 			a->repeat = (uint32_t)u;
 		} else {
 			snprintf(err, errlen, "unknown option '%s' for %s", f, a->sub);
@@ -425,6 +428,9 @@ static void run_stats(double *rates, uint32_t n, double *median, double *spread)
 
 int engine_run_bench(int argc, char **argv)
 {
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--parallel") == 0)
+			return serve_bench_run(argc, argv);
 	struct run_args a;
 	int status = run_args_read(argc, argv, &a);
 	if (status >= 0)

@@ -24,8 +24,7 @@ struct forward_options {
  * the scratch space. Returns 0 with *out (free with forward_free), or a
  * negative errno with a message in err: -EINVAL (options), -ENOTSUP (a
  * tensor type the backend cannot compute), -ENOMEM. */
-int forward_new(const engine_model *m, const struct forward_options *o, struct forward **out, char *err,
-		size_t errlen);
+int forward_new(const engine_model *m, const struct forward_options *o, struct forward **out, char *err, size_t errlen);
 void forward_free(struct forward *f);
 unsigned forward_threads(const struct forward *f);
 
