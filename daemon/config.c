@@ -71,6 +71,17 @@ static const struct config_option config_options[] = {
 	 "most time a task may ask for"},
 	{"llm", CONFIG_STRING, OPT(llm), NULL, 0, 0, "scripted:FILE", "the agents' model: replies scripted in FILE"},
 	{"model", CONFIG_STRING, OPT(model), NULL, 0, 0, "FILE.gguf", "the agents' model: a GGUF file for the engine"},
+	{"threads", CONFIG_UINT, OPT(engine_threads), "0", 0, 256, "N",
+	 "the engine's compute threads (0: the CPUs agentd may run on)"},
+	{"ctx-size", CONFIG_UINT, OPT(engine_ctx_size), "0", 0, 1u << 20, "N",
+	 "most positions of one conversation in the engine (0: the model's, at most 4096)"},
+	{"kv-memory", CONFIG_SIZE, OPT(engine_kv_memory_bytes), "2G", 1 << 20, 1ull << 44, "SIZE",
+	 "the engine's KV cache pool; requests wait for room in it"},
+	{"kv-type", CONFIG_STRING, OPT(engine_kv_type), "f16", 0, 0, "f16|f32", "the KV cache's element type"},
+	{"batch-tokens", CONFIG_UINT, OPT(engine_batch_tokens), "512", 1, 8192, "N",
+	 "most tokens one engine step computes (generation first, then prompt chunks)"},
+	{"max-sequences", CONFIG_UINT, OPT(engine_max_sequences), "128", 1, 4096, "N",
+	 "most conversations the engine computes at once (at most batch-tokens)"},
 	{"agents", CONFIG_UINT, OPT(agents), "100", 1, 1000, "N", "agent slots: tasks that run at once"},
 	{"per-repo", CONFIG_UINT, OPT(per_repo), "0", 0, 1000, "N",
 	 "most agents on one repository at once (0: no cap)"},
@@ -457,6 +468,21 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->budget_time_ms % 1000 || cfg->budget_time_max_ms % 1000) {
 		snprintf(err, errlen, "budget-time: use whole seconds");
+		return -EINVAL;
+	}
+	if (strcmp(cfg->engine_kv_type, "f16") != 0 && strcmp(cfg->engine_kv_type, "f32") != 0) {
+		snprintf(err, errlen, "kv-type: '%s' is not f16 or f32", cfg->engine_kv_type);
+		return -EINVAL;
+	}
+	if (cfg->engine_batch_tokens < cfg->engine_max_sequences) {
+		snprintf(err, errlen,
+			 "batch-tokens: %llu is below max-sequences (%llu): every generating conversation takes a "
+			 "token of each step",
+			 (unsigned long long)cfg->engine_batch_tokens, (unsigned long long)cfg->engine_max_sequences);
+		return -EINVAL;
+	}
+	if (cfg->engine_ctx_size == 1) {
+		snprintf(err, errlen, "ctx-size: 1 leaves no room for a reply (0 is the model's)");
 		return -EINVAL;
 	}
 	if (cfg->llm && cfg->model) {

@@ -18,46 +18,52 @@ struct config_list {
 };
 
 struct config {
-	char *config_file;              /* the file given with --config, or NULL */
-	char *listen;                   /* HOST:PORT for TCP, or NULL (unix socket only) */
-	char *socket_path;              /* unix socket; NULL means DATA_DIR/agentd.sock */
-	char *data_dir;                 /* where the database, sockets and workspaces live */
-	uint64_t max_body_bytes;        /* largest request body accepted */
-	uint64_t max_connections;       /* open connections beyond this are closed at once */
-	enum log_level log_level;       /* lowest level written */
-	bool log_level_set;             /* log-level was given (not the default) */
-	char *log_file;                 /* NULL: stderr */
-	uint64_t shutdown_timeout_ms;   /* grace period for in-flight requests on SIGTERM */
-	uint64_t header_timeout_ms;     /* a request's line and headers must arrive within this */
-	uint64_t body_timeout_ms;       /* a request's body must arrive within this */
-	uint64_t idle_timeout_ms;       /* an idle keep-alive connection is closed after this */
-	struct config_list repo_roots;  /* local repositories must lie under one of these (none: any) */
-	uint64_t max_queued;            /* POST /v1/tasks answers 429 beyond this many queued tasks */
-	uint64_t budget_steps;          /* default task budget: agent steps per run */
-	uint64_t budget_steps_max;      /* ceiling a task may ask for */
-	uint64_t budget_tokens;         /* default: generated tokens per run */
-	uint64_t budget_tokens_max;     /* ceiling */
-	uint64_t budget_time_ms;        /* default: wall-clock time per run */
-	uint64_t budget_time_max_ms;    /* ceiling */
-	char *llm;                      /* "scripted:FILE", or NULL */
-	char *model;                    /* a GGUF file for the engine, or NULL */
-	uint64_t agents;                /* agent slots */
-	uint64_t per_repo;              /* agents at once on one repository (0: no cap) */
-	uint64_t sandbox_uid_base;      /* slot k runs as this + k (when root) */
-	bool keep_workspaces;           /* leave workspaces after their runs */
-	uint64_t workspace_max_bytes;   /* a run whose workspace grows past this ends (disk_quota) */
-	uint64_t min_free_disk_bytes;   /* below this free space, agents pause and submits get 503 */
-	uint64_t sandbox_memory_bytes;  /* per command */
-	uint64_t sandbox_pids;          /* per command */
-	uint64_t sandbox_nice;          /* niceness of agents' commands, tests and host git */
-	uint64_t sandbox_tmp_bytes;     /* /tmp per command */
-	uint64_t command_timeout_ms;    /* per command */
-	uint64_t observation_max_bytes; /* output an agent sees of one command */
-	uint64_t reply_max_tokens;      /* tokens per model reply */
-	char *sandbox_binary;           /* agentd-sandbox; NULL: next to agentd */
-	uint64_t test_timeout_ms;       /* baseline and verification test runs */
-	uint64_t patch_max_bytes;       /* larger patches are refused */
-	bool demo;                      /* run the demo (daemon/demo.h) */
+	char *config_file;               /* the file given with --config, or NULL */
+	char *listen;                    /* HOST:PORT for TCP, or NULL (unix socket only) */
+	char *socket_path;               /* unix socket; NULL means DATA_DIR/agentd.sock */
+	char *data_dir;                  /* where the database, sockets and workspaces live */
+	uint64_t max_body_bytes;         /* largest request body accepted */
+	uint64_t max_connections;        /* open connections beyond this are closed at once */
+	enum log_level log_level;        /* lowest level written */
+	bool log_level_set;              /* log-level was given (not the default) */
+	char *log_file;                  /* NULL: stderr */
+	uint64_t shutdown_timeout_ms;    /* grace period for in-flight requests on SIGTERM */
+	uint64_t header_timeout_ms;      /* a request's line and headers must arrive within this */
+	uint64_t body_timeout_ms;        /* a request's body must arrive within this */
+	uint64_t idle_timeout_ms;        /* an idle keep-alive connection is closed after this */
+	struct config_list repo_roots;   /* local repositories must lie under one of these (none: any) */
+	uint64_t max_queued;             /* POST /v1/tasks answers 429 beyond this many queued tasks */
+	uint64_t budget_steps;           /* default task budget: agent steps per run */
+	uint64_t budget_steps_max;       /* ceiling a task may ask for */
+	uint64_t budget_tokens;          /* default: generated tokens per run */
+	uint64_t budget_tokens_max;      /* ceiling */
+	uint64_t budget_time_ms;         /* default: wall-clock time per run */
+	uint64_t budget_time_max_ms;     /* ceiling */
+	char *llm;                       /* "scripted:FILE", or NULL */
+	char *model;                     /* a GGUF file for the engine, or NULL */
+	uint64_t engine_threads;         /* compute threads (0: the CPUs) */
+	uint64_t engine_ctx_size;        /* positions per conversation (0: the model's, at most 4096) */
+	uint64_t engine_kv_memory_bytes; /* the KV pool */
+	char *engine_kv_type;            /* "f16" or "f32" */
+	uint64_t engine_batch_tokens;    /* tokens per engine step */
+	uint64_t engine_max_sequences;   /* conversations computed at once */
+	uint64_t agents;                 /* agent slots */
+	uint64_t per_repo;               /* agents at once on one repository (0: no cap) */
+	uint64_t sandbox_uid_base;       /* slot k runs as this + k (when root) */
+	bool keep_workspaces;            /* leave workspaces after their runs */
+	uint64_t workspace_max_bytes;    /* a run whose workspace grows past this ends (disk_quota) */
+	uint64_t min_free_disk_bytes;    /* below this free space, agents pause and submits get 503 */
+	uint64_t sandbox_memory_bytes;   /* per command */
+	uint64_t sandbox_pids;           /* per command */
+	uint64_t sandbox_nice;           /* niceness of agents' commands, tests and host git */
+	uint64_t sandbox_tmp_bytes;      /* /tmp per command */
+	uint64_t command_timeout_ms;     /* per command */
+	uint64_t observation_max_bytes;  /* output an agent sees of one command */
+	uint64_t reply_max_tokens;       /* tokens per model reply */
+	char *sandbox_binary;            /* agentd-sandbox; NULL: next to agentd */
+	uint64_t test_timeout_ms;        /* baseline and verification test runs */
+	uint64_t patch_max_bytes;        /* larger patches are refused */
+	bool demo;                       /* run the demo (daemon/demo.h) */
 };
 
 /* What config_parse_args found besides options. */

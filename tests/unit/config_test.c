@@ -223,3 +223,42 @@ TEST(validate_listen_and_socket)
 	CHECK_CONTAINS(err, "longer than a unix socket allows");
 	config_free(&cfg);
 }
+
+TEST(engine_keys)
+{
+	struct config cfg;
+	config_init(&cfg);
+	char err[512] = "";
+	const char *flags[] = {"--threads", "3",   "--ctx-size",     "8192", "--kv-memory",     "512M",
+			       "--kv-type", "f32", "--batch-tokens", "256",  "--max-sequences", "64",
+			       NULL};
+	CHECK_INT(parse(&cfg, flags, err, sizeof(err)), ==, CONFIG_RUN);
+	CHECK_INT(config_validate(&cfg, err, sizeof(err)), ==, 0);
+	CHECK_INT(cfg.engine_threads, ==, 3);
+	CHECK_INT(cfg.engine_ctx_size, ==, 8192);
+	CHECK_INT(cfg.engine_kv_memory_bytes, ==, 512ull << 20);
+	CHECK_STR(cfg.engine_kv_type, "f32");
+	CHECK_INT(cfg.engine_batch_tokens, ==, 256);
+	CHECK_INT(cfg.engine_max_sequences, ==, 64);
+	config_free(&cfg);
+	struct {
+		const char *flags[5];
+		const char *message;
+	} cases[] = {
+		{{"--kv-type", "f64", NULL}, "kv-type: 'f64' is not f16 or f32"},
+		{{"--batch-tokens", "64", "--max-sequences", "100", NULL}, "batch-tokens: 64 is below max-sequences"},
+		{{"--ctx-size", "1", NULL}, "ctx-size: 1 leaves no room"},
+		{{"--threads", "1000", NULL}, "out of range"},
+		{{"--kv-memory", "1k", NULL}, "out of range"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_init(&cfg);
+		err[0] = '\0';
+		int rc = parse(&cfg, cases[i].flags, err, sizeof(err));
+		if (rc == CONFIG_RUN)
+			rc = config_validate(&cfg, err, sizeof(err));
+		CHECK_INT(rc, <, 0);
+		CHECK_CONTAINS(err, cases[i].message);
+		config_free(&cfg);
+	}
+}
