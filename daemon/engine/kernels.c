@@ -688,16 +688,110 @@ AVX2_INLINE void kernels_attend_avx2(enum kernels_float_kind kind, const float *
 	}
 }
 
+/* The same attention for G query heads (a constant, so that the heads'
+ * accumulators stay in registers), reading each position's keys and
+ * values once for all G heads instead of once per head. Every head's
+ * arithmetic is the per-head kernel's, in the same order, so the results
+ * are identical. */
+AVX2_INLINE void kernels_attend_group_avx2(enum kernels_float_kind kind, const int G, const float *q, uint32_t d,
+					   const struct kernels_kv_pages *kv, uint32_t n, float scale, float *scratch,
+					   float *out)
+{
+	uint32_t d8 = d - d % 8;
+	for (uint32_t j = 0; j < n; j++) {
+		const uint8_t *kr = kernels_kv_at(kv, kv->k, j);
+		__m256 acc[8];
+#pragma GCC unroll 8
+		for (int t = 0; t < G; t++)
+			acc[t] = _mm256_setzero_ps();
+		for (uint32_t i = 0; i < d8; i += 8) {
+			__m256 k8 = kernels_load8(kind, kr, i);
+#pragma GCC unroll 8
+			for (int t = 0; t < G; t++)
+				acc[t] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)t * d + i), k8, acc[t]);
+		}
+#pragma GCC unroll 8
+		for (int t = 0; t < G; t++) {
+			float sc = kernels_hsum(acc[t]);
+			for (uint32_t i = d8; i < d; i++)
+				sc += q[(size_t)t * d + i] * kernels_elem(kind, kr, i);
+			scratch[(size_t)t * n + j] = sc * scale;
+		}
+	}
+	for (int t = 0; t < G; t++)
+		scratch[(size_t)G * n + (uint32_t)t] = kernels_softmax_exp_avx2(scratch + (size_t)t * n, n);
+	/* The values, 16 dimensions of every head at a time. */
+	for (uint32_t i0 = 0; i0 + 16 <= d8; i0 += 16) {
+		__m256 acc[8][2];
+#pragma GCC unroll 8
+		for (int t = 0; t < G; t++)
+			acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+		for (uint32_t j = 0; j < n; j++) {
+			const uint8_t *vr = kernels_kv_at(kv, kv->v, j);
+			__m256 v0 = kernels_load8(kind, vr, i0), v1 = kernels_load8(kind, vr, i0 + 8);
+#pragma GCC unroll 8
+			for (int t = 0; t < G; t++) {
+				__m256 e = _mm256_set1_ps(scratch[(size_t)t * n + j]);
+				acc[t][0] = _mm256_fmadd_ps(e, v0, acc[t][0]);
+				acc[t][1] = _mm256_fmadd_ps(e, v1, acc[t][1]);
+			}
+		}
+#pragma GCC unroll 8
+		for (int t = 0; t < G; t++) {
+			_mm256_storeu_ps(out + (size_t)t * d + i0, acc[t][0]);
+			_mm256_storeu_ps(out + (size_t)t * d + i0 + 8, acc[t][1]);
+		}
+	}
+	for (int t = 0; t < G; t++) {
+		const float *e = scratch + (size_t)t * n;
+		float *o = out + (size_t)t * d;
+		for (uint32_t i = d8 - d8 % 16; i < d8; i += 8) {
+			__m256 a = _mm256_setzero_ps();
+			for (uint32_t j = 0; j < n; j++)
+				a = _mm256_fmadd_ps(_mm256_set1_ps(e[j]),
+						    kernels_load8(kind, kernels_kv_at(kv, kv->v, j), i), a);
+			_mm256_storeu_ps(o + i, a);
+		}
+		for (uint32_t i = d8; i < d; i++) {
+			float a = 0;
+			for (uint32_t j = 0; j < n; j++)
+				a = fmaf(e[j], kernels_elem(kind, kernels_kv_at(kv, kv->v, j), i), a);
+			o[i] = a;
+		}
+		float inv = 1.0f / scratch[(size_t)G * n + (uint32_t)t];
+		for (uint32_t i = 0; i < d; i++)
+			o[i] *= inv;
+	}
+}
+
+/* Groups of up to 8 heads go through the grouped kernel. */
+AVX2_INLINE void kernels_attend_dispatch_avx2(enum kernels_float_kind kind, const float *q, uint32_t g, uint32_t d,
+					      const struct kernels_kv_pages *kv, uint32_t n, float scale,
+					      float *scratch, float *out)
+{
+	switch (g) {
+	case 1: kernels_attend_group_avx2(kind, 1, q, d, kv, n, scale, scratch, out); break;
+	case 2: kernels_attend_group_avx2(kind, 2, q, d, kv, n, scale, scratch, out); break;
+	case 3: kernels_attend_group_avx2(kind, 3, q, d, kv, n, scale, scratch, out); break;
+	case 4: kernels_attend_group_avx2(kind, 4, q, d, kv, n, scale, scratch, out); break;
+	case 5: kernels_attend_group_avx2(kind, 5, q, d, kv, n, scale, scratch, out); break;
+	case 6: kernels_attend_group_avx2(kind, 6, q, d, kv, n, scale, scratch, out); break;
+	case 7: kernels_attend_group_avx2(kind, 7, q, d, kv, n, scale, scratch, out); break;
+	case 8: kernels_attend_group_avx2(kind, 8, q, d, kv, n, scale, scratch, out); break;
+	default: kernels_attend_avx2(kind, q, g, d, kv, n, scale, scratch, out); break;
+	}
+}
+
 AVX2 static void kernels_kv_f32_attend_avx2(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv,
 					    uint32_t n, float scale, float *scratch, float *out)
 {
-	kernels_attend_avx2(KF_F32, q, g, d, kv, n, scale, scratch, out);
+	kernels_attend_dispatch_avx2(KF_F32, q, g, d, kv, n, scale, scratch, out);
 }
 
 AVX2 static void kernels_kv_f16_attend_avx2(const float *q, uint32_t g, uint32_t d, const struct kernels_kv_pages *kv,
 					    uint32_t n, float scale, float *scratch, float *out)
 {
-	kernels_attend_avx2(KF_F16, q, g, d, kv, n, scale, scratch, out);
+	kernels_attend_dispatch_avx2(KF_F16, q, g, d, kv, n, scale, scratch, out);
 }
 
 /* ---- AVX-512 (F, BW, DQ, VL, VNNI) ---- */
