@@ -171,8 +171,9 @@ static void cpu_matmul_one_type(struct cpu_backend *c, const float *x, uint32_t 
 			c->act_cap = need;
 		}
 		mw.act = c->act;
-		if (nb == 1)
-			mw.kt->act_prepare(x, n, c->act);
+		if (nb <= 16)
+			for (uint32_t r = 0; r < nb; r++)
+				mw.kt->act_prepare(x + (size_t)r * n, n, c->act + (size_t)r * mw.act_row_bytes);
 		else
 			pool_run(c->pool, cpu_prepare_worker, &mw);
 	}
