@@ -291,13 +291,58 @@ TEST(bench_json)
 	free(path);
 }
 
+TEST(bench_parallel_json)
+{
+	/* The serving engine through the CLI: N sequences at once, and the
+	 * agent simulation with the prefix cache on and off. */
+	char *path = write_model("m.gguf", "f32");
+	const char *args[] = {"model", "bench", "--model", path,        "--parallel", "6",      "-p",
+			      "40",    "-n",    "5",       "--threads", "2",          "--json", NULL};
+	cJSON *j = run_json(args);
+	CHECK(cJSON_GetObjectItem(j, "aggregate_tg_tokens_per_s")->valuedouble > 0);
+	CHECK(cJSON_GetObjectItem(j, "ttft_ms_p50")->valuedouble > 0);
+	CHECK_INT(cJSON_GetObjectItem(j, "parallel")->valueint, ==, 6);
+	/* Six prompts in one step, then six continuations of one row each. */
+	CHECK_INT(cJSON_GetObjectItem(j, "kv_blocks_used")->valueint, ==, 0);
+	cJSON_Delete(j);
+
+	const char *sim[] = {"model",   "bench", "--model",       path, "--parallel", "5", "--prefix-tokens", "64",
+			     "--turns", "3",     "--user-tokens", "10", "-n",         "6", "--json",          NULL};
+	j = run_json(sim);
+	double hit = cJSON_GetObjectItem(j, "prefix_hit_rate")->valuedouble;
+	double ideal = cJSON_GetObjectItem(j, "prefix_hit_rate_ideal")->valuedouble;
+	/* Turn 1: four of five reuse the 64 shared tokens; turns 2 and 3
+	 * reuse the whole previous turn (its prompt and its reply but the
+	 * last token). */
+	double expect = (4.0 * 64 + 5 * (74 + 5) + 5 * (74 + 16 + 5)) / (5.0 * 74 + 5 * 90 + 5 * 106);
+	CHECK(fabs(ideal - expect) < 1e-4);
+	CHECK(hit >= 0.95 * ideal);
+	CHECK(hit <= ideal + 1e-4);
+	/* Nothing is evicted here, so every reusable token is reused. */
+	CHECK_INT(cJSON_GetObjectItem(j, "prompt_tokens")->valueint, ==, 1350);
+	CHECK_INT(cJSON_GetObjectItem(j, "cached_tokens")->valueint, ==, 1126);
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "ttft_ms_p50_by_turn")), ==, 3);
+	CHECK(cJSON_GetObjectItem(j, "itl_ms_p99")->valuedouble > 0);
+	cJSON_Delete(j);
+	const char *off[] = {
+		"model",   "bench", "--model",       path, "--parallel", "5", "--prefix-tokens",   "64",
+		"--turns", "3",     "--user-tokens", "10", "-n",         "6", "--no-prefix-cache", "--json",
+		NULL};
+	j = run_json(off);
+	CHECK(cJSON_GetObjectItem(j, "prefix_hit_rate")->valuedouble == 0);
+	CHECK(fabs(cJSON_GetObjectItem(j, "prefix_hit_rate_ideal")->valuedouble - expect) < 1e-4);
+	CHECK_INT(cJSON_GetObjectItem(j, "cached_tokens")->valueint, ==, 0);
+	cJSON_Delete(j);
+	free(path);
+}
+
 TEST(usage_errors)
 {
 	char *path = write_model("m.gguf", "f16");
 	const char *q4_args[] = {"--type", "q4_0", NULL};
 	char *q4 = support_write_model(th_tempdir(), "q4.gguf", q4_args);
 	static const struct {
-		const char *args[12]; /* after "model"; "M" is the model, "Q" the q4_0 one */
+		const char *args[14]; /* after "model"; "M" is the model, "Q" the q4_0 one */
 		const char *message;
 	} bad[] = {
 		{{"generate", "--model", "M", NULL}, "generate needs --prompt TEXT"},
@@ -315,9 +360,18 @@ TEST(usage_errors)
 		{{"bench", "--model", "M", "-p", "0", "-n", "0", NULL}, "nothing to measure"},
 		{{"bench", "--model", "M", "--repeat", "0", NULL}, "--repeat must be"},
 		{{"bench", "--model", "M", "--prompt", "x", NULL}, "unknown option '--prompt' for bench"},
+		{{"bench", "--model", "M", "--parallel", "0", NULL}, "--parallel must be"},
+		{{"bench", "--model", "M", "--parallel", "2", "--turns", "3", NULL}, "go together"},
+		{{"bench", "--model", "M", "--parallel", "2", "--kv-memory", "lots", NULL}, "--kv-memory must be"},
+		{{"bench", "--model", "M", "--parallel", "2", "--kv-memory", "1k", NULL}, "holds no KV block"},
+		{{"bench", "--model", "M", "--parallel", "2", "--batch-tokens", "4", "--max-sequences", "8", NULL},
+		 "batch-tokens (4) must be at least max-sequences (8)"},
+		{{"bench", "--model", "M", "--parallel", "2", "--ctx-size", "10", NULL}, "shorter than the run's"},
+		{{"bench", "--model", "M", "--parallel", "2", "--repeat", "3", NULL},
+		 "unknown option '--repeat' for bench --parallel"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *argv[14] = {"model"};
+		const char *argv[16] = {"model"};
 		for (size_t k = 0; bad[i].args[k]; k++)
 			argv[k + 1] = strcmp(bad[i].args[k], "M") == 0   ? path
 				      : strcmp(bad[i].args[k], "Q") == 0 ? q4
