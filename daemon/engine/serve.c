@@ -31,7 +31,7 @@ struct serve_req {
 	uint32_t n_prompt, max_tokens;
 	struct engine_sampler_params sampling;
 	char **stop;
-	size_t n_stop, stop_longest;
+	size_t n_stop;
 	unsigned flags;
 	engine_token_cb on_token;
 	engine_done_cb on_done;
@@ -325,7 +325,7 @@ static bool serve_is_stop_id(const struct engine_server *s, engine_token t)
 
 /* The text that may be released: all of it but a tail that could still
  * grow into a stop string. Returns the end of what may go out, and sets
- * *stop_at when a stop string is complete (the text is cut there). */
+ * *stopped when a stop string is complete (the end is where it starts). */
 static size_t serve_stop_scan(const struct serve_req *r, bool *stopped)
 {
 	const char *text = r->text.data ? r->text.data : "";
@@ -781,11 +781,8 @@ static int serve_req_new(struct engine_server *s, const struct engine_request *q
 	r->sampling = *p;
 	if (q->n_stop) {
 		r->stop = xcalloc(q->n_stop, sizeof(char *));
-		for (size_t i = 0; i < q->n_stop; i++) {
+		for (size_t i = 0; i < q->n_stop; i++)
 			r->stop[i] = xstrdup(q->stop[i]);
-			size_t len = strlen(r->stop[i]);
-			r->stop_longest = len > r->stop_longest ? len : r->stop_longest;
-		}
 		r->n_stop = q->n_stop;
 	}
 	r->flags = q->flags;
