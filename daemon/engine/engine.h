@@ -308,12 +308,41 @@ int engine_server_new(const engine_model *m, struct uv_loop_s *loop, const struc
 		      engine_server **out, char *err, size_t errlen);
 /* Stops the server: every request still outstanding gets its on_done
  * (-ECANCELED) before this returns, the threads are joined, and the memory
- * goes once the loop has run the close of the server's handle. NULL is a
- * no-op. */
+ * goes once the loop has run the close of the server's handle (at once when
+ * the loop's owner has closed that handle already, e.g. with uv_walk at
+ * shutdown, and run the loop since). NULL is a no-op. */
 void engine_server_free(engine_server *s);
 
-/* Grammar-constrained sampling (filled in by the next part of the engine). */
+/* Grammar-constrained sampling: a grammar compiled once against a model's
+ * vocabulary, read-only afterwards (so requests on any thread may share
+ * it), that keeps a reply to the strings it describes. */
 typedef struct engine_grammar engine_grammar;
+
+/* Compiles a grammar (the GBNF subset daemon/engine/grammar.h describes; at
+ * most 64 KiB) against m's vocabulary, starting at rule root ("root" when
+ * NULL). m is borrowed and must outlive the grammar. Returns 0 with *out
+ * (free with engine_grammar_free), or -EINVAL with a message naming the
+ * line and column of the problem in err (e.g. "line 3, column 14: expected
+ * ']'"), or -E2BIG when the source is too long (or its repetitions expand
+ * past the compiler's limit). */
+int engine_grammar_new(const engine_model *m, const char *source, size_t len, const char *root, engine_grammar **out,
+		       char *err, size_t errlen);
+void engine_grammar_free(engine_grammar *g);
+/* Largest think_max and block_max of the agents' grammar. */
+#define ENGINE_GRAMMAR_AGENT_MAX_BYTES 32768u
+/* The agents' reply grammar: up to think_max bytes of free text without a
+ * backtick (none, or ending with a newline, so that the fence opens a
+ * line), then exactly one fenced block "```bash\n" BODY "\n```" where BODY
+ * is 1..block_max bytes without a backtick, then the end of the turn. The
+ * text's characters leave out the control characters but tab, newline and
+ * carriage return. -EINVAL when block_max is 0, -E2BIG past
+ * ENGINE_GRAMMAR_AGENT_MAX_BYTES. */
+int engine_grammar_agent(const engine_model *m, uint32_t think_max, uint32_t block_max, engine_grammar **out, char *err,
+			 size_t errlen);
+/* The GBNF source of the agents' grammar for these bounds (about 50 bytes
+ * per byte of the larger bound; a block_max of 0 reads as 1), into a new
+ * string the caller frees (for --help and logs). */
+char *engine_grammar_agent_source(uint32_t think_max, uint32_t block_max);
 
 typedef uint64_t engine_request_id;
 
@@ -361,7 +390,7 @@ struct engine_request {
 	uint32_t max_tokens;     /* 0: as many as ctx_size leaves */
 	const char *const *stop; /* stop strings (copied), up to ENGINE_MAX_STOPS */
 	size_t n_stop;
-	const engine_grammar *grammar; /* must be NULL for now */
+	const engine_grammar *grammar; /* constrains the reply (borrowed; must outlive the request), or NULL */
 	unsigned flags;                /* ENGINE_REQUEST_* */
 	engine_token_cb on_token;      /* may be NULL */
 	engine_done_cb on_done;        /* runs exactly once, last */
@@ -371,7 +400,7 @@ struct engine_request {
 /* Queues a request. Returns 0 with *id; or, calling nothing, -EINVAL (a
  * bad id, parameter or stop string), -E2BIG (the prompt and max_tokens
  * exceed ctx_size, or need more KV blocks than the whole pool has: it
- * could never run), -ENOTSUP (a grammar), -ESHUTDOWN (the server is
+ * could never run), -ESHUTDOWN (the server is
  * stopping), with the reason in err. */
 int engine_submit(engine_server *s, const struct engine_request *r, engine_request_id *id, char *err, size_t errlen);
 /* Cancels a request wherever it is (queued, in prefill, generating): its
@@ -398,6 +427,9 @@ struct engine_stats {
 	uint32_t kv_blocks_total, kv_blocks_used, kv_blocks_free, kv_blocks_cached;
 	uint32_t kv_block_positions; /* positions per block */
 	uint64_t kv_evictions;
+	double forward_seconds; /* in forward passes */
+	uint64_t grammar_masks; /* grammar masks applied (one per constrained token) */
+	double grammar_seconds; /* in them */
 	uint32_t ctx_size, batch_tokens, max_sequences;
 	unsigned threads;
 };

@@ -22,6 +22,7 @@
 #include "common/xalloc.h"
 #include "daemon/engine/engine.h"
 #include "daemon/engine/forward.h"
+#include "daemon/engine/grammar.h"
 #include "daemon/engine/kvcache.h"
 
 struct serve_req {
@@ -33,6 +34,7 @@ struct serve_req {
 	char **stop;
 	size_t n_stop;
 	unsigned flags;
+	const engine_grammar *grammar; /* borrowed, or NULL */
 	engine_token_cb on_token;
 	engine_done_cb on_done;
 	void *user;
@@ -42,6 +44,7 @@ struct serve_req {
 	struct serve_req *next; /* incoming list or queue */
 	struct kvcache_seq *kv;
 	engine_sampler *sampler;
+	struct grammar_state *gstate; /* with a grammar */
 	engine_detok *detok;
 	struct engine_tokens out; /* generated ids */
 	struct buf text;          /* their text */
@@ -74,6 +77,7 @@ struct engine_server {
 	unsigned threads;
 	engine_token stop_ids[3];
 	engine_request_id next_id; /* the loop's */
+	uint64_t outstanding;      /* the loop's: requests whose on_done has not run */
 
 	pthread_t thread;
 	bool thread_started;
@@ -97,6 +101,7 @@ struct engine_server {
 	struct serve_event *pending, **pending_tail; /* events of this step */
 	struct engine_stats work;                    /* the counters, published after each step */
 	double prefill_s, decode_s;
+	double forward_s, grammar_s; /* in forward passes; in grammar masks */
 };
 
 static double serve_now(void)
@@ -115,6 +120,7 @@ static void serve_req_free(struct serve_req *r)
 		free(r->stop[i]);
 	free(r->stop);
 	engine_sampler_free(r->sampler);
+	grammar_state_free(r->gstate);
 	engine_detok_free(r->detok);
 	engine_tokens_free(&r->out);
 	buf_free(&r->text);
@@ -208,6 +214,10 @@ static void serve_deliver(struct engine_server *s)
 		struct serve_req *r = e->req;
 		if (e->done) {
 			e->result.error = e->error;
+			/* The handle keeps the loop alive only while requests
+			 * are outstanding. */
+			if (--s->outstanding == 0 && !uv_is_closing((uv_handle_t *)&s->async))
+				uv_unref((uv_handle_t *)&s->async);
 			r->on_done(r->user, &e->result);
 			serve_req_free(r);
 		} else if (r->on_token) {
@@ -309,6 +319,8 @@ static void serve_admit(struct engine_server *s)
 		for (uint32_t i = r->n_prompt - tail; i < r->n_prompt; i++)
 			engine_sampler_accept(r->sampler, r->prompt[i]);
 		r->detok = engine_detok_new(s->model, 0);
+		if (r->grammar)
+			r->gstate = grammar_state_new(r->grammar);
 		s->work.prompt_tokens += r->n_prompt;
 		s->work.cached_tokens += cached;
 		s->running[s->n_running++] = r;
@@ -448,6 +460,7 @@ static uint32_t serve_step(struct engine_server *s)
 	double t0 = serve_now();
 	forward_batch(s->fwd, s->rows, nrows, s->logit_rows, nlog, s->logits);
 	double dt = serve_now() - t0;
+	s->forward_s += dt;
 	uint32_t n_prefill = nrows - n_decode;
 	s->decode_s += dt * n_decode / nrows;
 	s->prefill_s += dt * n_prefill / nrows;
@@ -469,8 +482,24 @@ static uint32_t serve_step(struct engine_server *s)
 			kvcache_seq_computed(s->kv, r->kv, r->n_past);
 		}
 		if (r->logit_slot >= 0) {
-			const float *logits = s->logits + (size_t)r->logit_slot * s->n_vocab;
+			float *logits = s->logits + (size_t)r->logit_slot * s->n_vocab;
+			if (r->gstate) {
+				/* Tokens that cannot continue the grammar are never
+				 * sampled; near the end of the budget only the
+				 * shortest way to finish is left. */
+				double g0 = serve_now();
+				grammar_state_mask(r->gstate, logits, r->max_tokens - (uint32_t)r->out.len);
+				s->grammar_s += serve_now() - g0;
+				s->work.grammar_masks++;
+			}
 			engine_token t = engine_sampler_sample(r->sampler, logits);
+			if (r->gstate && grammar_state_accept(r->gstate, t) < 0) {
+				/* The sampler picked a masked token: only possible
+				 * when every logit was masked or NaN. */
+				serve_running_remove(s, i);
+				serve_finish(s, r, ENGINE_FINISH_ERROR, -EPROTO, "no token could continue the grammar");
+				continue;
+			}
 			if (serve_accept(s, r, t, logits)) {
 				serve_running_remove(s, i);
 				continue;
@@ -491,6 +520,8 @@ static void serve_publish(struct engine_server *s)
 	w->prefix_hit_rate = w->prompt_tokens ? (double)w->cached_tokens / (double)w->prompt_tokens : 0;
 	w->prefill_tokens_per_s = s->prefill_s > 0 ? (double)w->prefill_tokens / s->prefill_s : 0;
 	w->decode_tokens_per_s = s->decode_s > 0 ? (double)w->decode_tokens / s->decode_s : 0;
+	w->forward_seconds = s->forward_s;
+	w->grammar_seconds = s->grammar_s;
 	w->kv_blocks_total = ks.total;
 	w->kv_blocks_used = ks.used;
 	w->kv_blocks_free = ks.free;
@@ -657,6 +688,7 @@ int engine_server_new(const engine_model *m, struct uv_loop_s *loop, const struc
 	pthread_cond_init(&s->wake, NULL);
 	uv_async_init(loop, &s->async, serve_async_cb);
 	s->async.data = s;
+	uv_unref((uv_handle_t *)&s->async);
 	serve_publish(s);
 	if ((rc = pthread_create(&s->thread, NULL, serve_thread, s)) != 0) {
 		snprintf(err, errlen, "cannot start the serving thread: %s", strerror(rc));
@@ -711,7 +743,13 @@ void engine_server_free(engine_server *s)
 	free(s->logits);
 	free(s->running);
 	free(s->cancels);
-	uv_close((uv_handle_t *)&s->async, serve_close_cb);
+	/* A daemon shutting down may have closed every handle of its loop
+	 * already (uv_walk) and run the loop since: then nothing else will
+	 * call back, and the memory goes now. */
+	if (uv_is_closing((uv_handle_t *)&s->async))
+		serve_close_cb((uv_handle_t *)&s->async);
+	else
+		uv_close((uv_handle_t *)&s->async, serve_close_cb);
 }
 
 /* Checks r and copies it into a new serve_req. */
@@ -722,10 +760,6 @@ static int serve_req_new(struct engine_server *s, const struct engine_request *q
 	if (!q->on_done) {
 		snprintf(err, errlen, "a request needs an on_done callback");
 		return -EINVAL;
-	}
-	if (q->grammar) {
-		snprintf(err, errlen, "grammars are not supported yet");
-		return -ENOTSUP;
 	}
 	if (q->n_prompt == 0) {
 		snprintf(err, errlen, "the prompt is empty");
@@ -786,6 +820,7 @@ static int serve_req_new(struct engine_server *s, const struct engine_request *q
 		r->n_stop = q->n_stop;
 	}
 	r->flags = q->flags;
+	r->grammar = q->grammar;
 	r->on_token = q->on_token;
 	r->on_done = q->on_done;
 	r->user = q->user;
@@ -815,6 +850,8 @@ int engine_submit(engine_server *s, const struct engine_request *q, engine_reque
 	s->stats.submitted++;
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
+	if (s->outstanding++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
 	*id = r->id;
 	return 0;
 }

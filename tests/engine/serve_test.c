@@ -532,9 +532,6 @@ TEST(never_fits)
 	CHECK_INT(engine_submit(t.s, &r, &id, err, sizeof(err)), ==, -EINVAL);
 	CHECK_CONTAINS(err, "stop string 0");
 	r.n_stop = 0;
-	r.grammar = (const engine_grammar *)prompt;
-	CHECK_INT(engine_submit(t.s, &r, &id, err, sizeof(err)), ==, -ENOTSUP);
-	r.grammar = NULL;
 	r.on_done = NULL;
 	CHECK_INT(engine_submit(t.s, &r, &id, err, sizeof(err)), ==, -EINVAL);
 	/* The server still serves. */
@@ -734,4 +731,65 @@ TEST(random_submit_cancel)
 	check_pool_whole(&t, true);
 	free(q);
 	t_close(&t);
+}
+
+/* Replies under the agents' grammar through the server: every one ends with
+ * the end of turn within its budget, as free text then exactly one bash
+ * block, however the random model's logits fall. */
+TEST(grammar_constrained_replies)
+{
+	struct engine_server_options o = {.threads = 2, .ctx_size = 256, .kv_memory = 64 << 20};
+	struct t t;
+	t_open(&t, "f32", &o);
+	char err[512];
+	engine_grammar *g = NULL;
+	if (engine_grammar_agent(t.m, 30, 20, &g, err, sizeof(err)) < 0)
+		th_fail(__FILE__, __LINE__, "engine_grammar_agent: %s", err);
+	enum { N = 40 };
+	struct req *q = xcalloc(N, sizeof(*q));
+	for (int i = 0; i < N; i++) {
+		q[i].n_prompt = 10 + (size_t)i % 7;
+		t_rng_fill(&t, q[i].prompt, q[i].n_prompt);
+		q[i].t = &t;
+		buf_init(&q[i].text);
+		struct engine_request r = {
+			.prompt = q[i].prompt,
+			.n_prompt = q[i].n_prompt,
+			.max_tokens = 24 + (uint32_t)(i % 4) * 12,
+			.grammar = g,
+			.on_token = on_token,
+			.on_done = on_done,
+			.user = &q[i],
+		};
+		engine_sampler_defaults(&r.sampling);
+		r.sampling.seed = (uint64_t)i;
+		CHECK_INT(engine_submit(t.s, &r, &q[i].id, err, sizeof(err)), ==, 0);
+		t.outstanding++;
+	}
+	t_wait(&t);
+	for (int i = 0; i < N; i++) {
+		CHECK_INT(q[i].status, ==, 0);
+		CHECK_INT(q[i].finish, ==, ENGINE_FINISH_EOS);
+		CHECK(q[i].n_tok <= 24 + (size_t)(i % 4) * 12);
+		/* Free text without a backtick (empty or ending in a newline),
+		 * then one fenced block of 1..20 bytes. */
+		const char *text = q[i].result_text, *fence = strstr(text, "```bash\n");
+		CHECK(fence != NULL);
+		CHECK(fence == text || fence[-1] == '\n');
+		CHECK((size_t)(fence - text) <= 30);
+		for (const char *p = text; p < fence; p++)
+			CHECK(*p != '`');
+		const char *body = fence + 8, *end = strstr(body, "\n```");
+		CHECK(end != NULL && end > body && end - body <= 20);
+		CHECK_STR(end, "\n```");
+		req_free(&q[i]);
+	}
+	struct engine_stats st;
+	engine_server_stats(t.s, &st);
+	CHECK(st.grammar_masks > 0);
+	printf("%llu masks, %.1f us each; forward passes %.1f ms in all\n", (unsigned long long)st.grammar_masks,
+	       st.grammar_seconds * 1e6 / (double)st.grammar_masks, st.forward_seconds * 1e3);
+	free(q);
+	t_close(&t);
+	engine_grammar_free(g);
 }
