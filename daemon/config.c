@@ -82,6 +82,10 @@ static const struct config_option config_options[] = {
 	 "most tokens one engine step computes (generation first, then prompt chunks)"},
 	{"max-sequences", CONFIG_UINT, OPT(engine_max_sequences), "128", 1, 4096, "N",
 	 "most conversations the engine computes at once (at most batch-tokens)"},
+	{"think-max", CONFIG_UINT, OPT(think_max_bytes), "2048", 0, 32768, "BYTES",
+	 "with --model, most bytes of free text before a reply's bash block (the grammar's bound)"},
+	{"block-max", CONFIG_UINT, OPT(block_max_bytes), "4096", 1, 32768, "BYTES",
+	 "with --model, most bytes of a reply's bash block"},
 	{"agents", CONFIG_UINT, OPT(agents), "100", 1, 1000, "N", "agent slots: tasks that run at once"},
 	{"per-repo", CONFIG_UINT, OPT(per_repo), "0", 0, 1000, "N",
 	 "most agents on one repository at once (0: no cap)"},
@@ -488,11 +492,6 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->llm && cfg->model) {
 		snprintf(err, errlen, "llm, model: give one of --llm and --model, not both");
 		return -EINVAL;
-	}
-	if (cfg->model) {
-		snprintf(err, errlen,
-			 "model: the inference engine is not part of this build yet; use --llm scripted:FILE");
-		return -ENOTSUP;
 	}
 	if (cfg->llm && strncmp(cfg->llm, "scripted:", 9) != 0) {
 		snprintf(err, errlen, "llm: '%s' is not a model (expected scripted:FILE)", cfg->llm);

@@ -47,6 +47,8 @@ struct config {
 	char *engine_kv_type;            /* "f16" or "f32" */
 	uint64_t engine_batch_tokens;    /* tokens per engine step */
 	uint64_t engine_max_sequences;   /* conversations computed at once */
+	uint64_t think_max_bytes;        /* the reply grammar: free text before the block */
+	uint64_t block_max_bytes;        /* the reply grammar: the block */
 	uint64_t agents;                 /* agent slots */
 	uint64_t per_repo;               /* agents at once on one repository (0: no cap) */
 	uint64_t sandbox_uid_base;       /* slot k runs as this + k (when root) */

@@ -46,6 +46,7 @@ struct serve {
 	struct fleet *fleet;      /* owned */
 	struct demo *demo;        /* --demo: frees itself once stopped */
 	char *demo_llm;           /* --demo without a model: the bundled script's spec */
+	char *model_spec;         /* "model:FILE" for --model */
 	struct lag *lag;          /* loop lag measurement */
 	char *sandbox_binary;     /* agentd-sandbox's path */
 	char *socket_path;        /* the unix socket's path */
@@ -292,8 +293,26 @@ static int serve_start(struct serve *s, char *err, size_t errlen)
 		if (s->demo_llm)
 			llm_spec = s->demo_llm;
 	}
+	if (!llm_spec && cfg->model) {
+		s->model_spec = xasprintf("model:%s", cfg->model);
+		llm_spec = s->model_spec;
+	}
 	if (llm_spec) {
-		struct llm_options lopts = {(uint32_t)cfg->reply_max_tokens};
+		struct llm_options lopts = {
+			.reply_max_tokens = (uint32_t)cfg->reply_max_tokens,
+			.think_max_bytes = (uint32_t)cfg->think_max_bytes,
+			.block_max_bytes = (uint32_t)cfg->block_max_bytes,
+			.engine =
+				{
+					.threads = (unsigned)cfg->engine_threads,
+					.ctx_size = (uint32_t)cfg->engine_ctx_size,
+					.kv_memory = cfg->engine_kv_memory_bytes,
+					.kv_type =
+						strcmp(cfg->engine_kv_type, "f32") == 0 ? ENGINE_KV_F32 : ENGINE_KV_F16,
+					.batch_tokens = (uint32_t)cfg->engine_batch_tokens,
+					.max_sequences = (uint32_t)cfg->engine_max_sequences,
+				},
+		};
 		rc = llm_open(&s->loop, llm_spec, &lopts, &s->llm, err, errlen);
 		if (rc < 0)
 			return rc;
@@ -434,6 +453,7 @@ int serve_run(const struct config *cfg)
 	llm_close(s.llm);
 	free(s.sandbox_binary);
 	free(s.demo_llm);
+	free(s.model_spec);
 	free(s.socket_path);
 	router_free(s.router);
 	metrics_free(s.metrics);

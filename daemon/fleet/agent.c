@@ -213,9 +213,11 @@ static void agent_command_done(const struct sandbox_result *res, const char *out
 		   res->exit_code, res->signal, res->timed_out ? "true" : "false", res->oom_killed ? "true" : "false",
 		   ms);
 	json_write_string(&data, output);
-	buf_printf(&data, ",\"output_truncated\":%s,\"tokens_in\":%u,\"tokens_out\":%u,\"submitted\":%s,\"notes\":[",
-		   res->output_truncated ? "true" : "false", a->reply_tokens_in, a->reply_tokens_out,
-		   control.submitted ? "true" : "false");
+	buf_printf(&data,
+		   ",\"output_truncated\":%s,\"tokens_in\":%u,\"tokens_reused\":%u,\"tokens_out\":%u,\"ttft_ms\":%.1f,"
+		   "\"submitted\":%s,\"notes\":[",
+		   res->output_truncated ? "true" : "false", a->reply_tokens_in, a->reply_tokens_reused,
+		   a->reply_tokens_out, a->reply_ttft_ms, control.submitted ? "true" : "false");
 	for (size_t i = 0; i < control.note_count; i++) {
 		if (i)
 			buf_append_char(&data, ',');
@@ -321,6 +323,8 @@ static void agent_replied(struct llm_conversation *c, const struct llm_reply *re
 	a->reply = xstrndup(reply->text, reply->len);
 	a->reply_tokens_in = reply->prompt_tokens;
 	a->reply_tokens_out = reply->tokens;
+	a->reply_tokens_reused = reply->reused_tokens;
+	a->reply_ttft_ms = reply->ttft_ms;
 	char *command = NULL;
 	int blocks = action_parse(reply->text, reply->len, &command);
 	if (blocks != 1) {
@@ -338,8 +342,9 @@ static void agent_replied(struct llm_conversation *c, const struct llm_reply *re
 		buf_printf(&data, "{\"step\":%u,\"reply\":", a->run.steps);
 		json_write_string(&data, a->reply);
 		buf_printf(&data,
-			   ",\"error\":\"the reply had %d bash blocks, not one\",\"tokens_in\":%u,\"tokens_out\":%u}",
-			   blocks, a->reply_tokens_in, a->reply_tokens_out);
+			   ",\"error\":\"the reply had %d bash blocks, not one\",\"tokens_in\":%u,\"tokens_reused\":%u,"
+			   "\"tokens_out\":%u,\"ttft_ms\":%.1f}",
+			   blocks, a->reply_tokens_in, a->reply_tokens_reused, a->reply_tokens_out, a->reply_ttft_ms);
 		agent_record_event(a, "step", &data, NULL);
 		buf_free(&data);
 		agent_step(a);

@@ -43,6 +43,8 @@ struct agent {
 	char *command;                 /* the command this step runs */
 	uint32_t reply_tokens_in;      /* prompt tokens of that reply */
 	uint32_t reply_tokens_out;     /* tokens of that reply */
+	uint32_t reply_tokens_reused;  /* of tokens_in, those the prefix cache supplied */
+	double reply_ttft_ms;          /* time to the reply's first token (0: not measured) */
 	uint64_t started_ns;           /* when the run started */
 	uint64_t last_hash;            /* the last step's command and output */
 	unsigned repeats;              /* steps in a row with that hash */

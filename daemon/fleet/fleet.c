@@ -319,9 +319,31 @@ void fleet_write_json(struct fleet *f, struct buf *out)
 	json_write_string_or_null(out, f->llm ? NULL : f->idle_reason);
 	buf_printf(out,
 		   ",\"agents\":%u,\"per_repo\":%u,\"busy\":%u,\"queue_depth\":%" PRIu64
-		   ",\"paused\":%s,\"runs_started\":%" PRIu64 ",\"steps\":%" PRIu64 ",\"slots\":[",
+		   ",\"paused\":%s,\"runs_started\":%" PRIu64 ",\"steps\":%" PRIu64 ",",
 		   f->opts.agents, f->opts.per_repo, f->busy, store_tasks_count(f->store, TASK_QUEUED),
 		   f->disk_low ? "true" : "false", f->runs_started, f->steps);
+	struct engine_stats es;
+	if (f->llm && llm_stats(f->llm, &es) == 0) {
+		buf_printf(out,
+			   "\"engine\":{\"threads\":%u,\"ctx_size\":%u,\"batch_tokens\":%u,\"max_sequences\":%u,"
+			   "\"running\":%u,\"queued\":%u,\"waiting_memory\":%u,\"requests\":%" PRIu64
+			   ",\"completed\":%" PRIu64 ",\"cancelled\":%" PRIu64 ",\"failed\":%" PRIu64
+			   ",\"prompt_tokens\":%" PRIu64 ",\"cached_tokens\":%" PRIu64
+			   ",\"prefix_hit_rate\":%.4f,\"prefill_tokens\":%" PRIu64 ",\"decode_tokens\":%" PRIu64
+			   ",\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"steps\":%" PRIu64
+			   ",\"kv_blocks\":{\"total\":%u,\"used\":%u,\"free\":%u,\"cached\":%u,\"positions\":%u,"
+			   "\"evictions\":%" PRIu64 "},\"batch_rows\":[",
+			   es.threads, es.ctx_size, es.batch_tokens, es.max_sequences, es.running, es.queued,
+			   es.waiting_memory, es.submitted, es.completed, es.cancelled, es.failed, es.prompt_tokens,
+			   es.cached_tokens, es.prefix_hit_rate, es.prefill_tokens, es.decode_tokens,
+			   es.prefill_tokens_per_s, es.decode_tokens_per_s, es.steps, es.kv_blocks_total,
+			   es.kv_blocks_used, es.kv_blocks_free, es.kv_blocks_cached, es.kv_block_positions,
+			   es.kv_evictions);
+		for (int i = 0; i < ENGINE_STATS_BUCKETS; i++)
+			buf_printf(out, "%s%" PRIu64, i ? "," : "", es.batch_rows[i]);
+		buf_append_str(out, "]},");
+	}
+	buf_append_str(out, "\"slots\":[");
 	bool first = true;
 	for (unsigned i = 0; i < f->opts.agents; i++) {
 		if (!f->slots[i])
@@ -355,6 +377,33 @@ void fleet_collect_metrics(struct buf *out, void *arg)
 	for (unsigned i = 0; i < VERDICT_COUNT; i++)
 		buf_printf(out, "agentd_fleet_verifications_total{verdict=\"%s\"} %" PRIu64 "\n",
 			   verdict_name((enum verdict)i), f->verdicts[i]);
+	struct engine_stats es;
+	if (f->llm && llm_stats(f->llm, &es) == 0) {
+		metrics_write_header(out, "agentd_engine_tokens_total", "counter", "Positions the engine computed.");
+		buf_printf(out, "agentd_engine_tokens_total{phase=\"prefill\"} %" PRIu64 "\n", es.prefill_tokens);
+		buf_printf(out, "agentd_engine_tokens_total{phase=\"decode\"} %" PRIu64 "\n", es.decode_tokens);
+		metrics_write_header(out, "agentd_engine_tokens_per_second", "gauge",
+				     "Tokens per second of the engine's steps, by phase.");
+		buf_printf(out, "agentd_engine_tokens_per_second{phase=\"prefill\"} %.1f\n", es.prefill_tokens_per_s);
+		buf_printf(out, "agentd_engine_tokens_per_second{phase=\"decode\"} %.1f\n", es.decode_tokens_per_s);
+		metrics_write_header(out, "agentd_engine_prompt_tokens_total", "counter",
+				     "Prompt tokens of the requests admitted.");
+		buf_printf(out, "agentd_engine_prompt_tokens_total %" PRIu64 "\n", es.prompt_tokens);
+		metrics_write_header(out, "agentd_engine_cached_tokens_total", "counter",
+				     "Prompt tokens the prefix cache supplied.");
+		buf_printf(out, "agentd_engine_cached_tokens_total %" PRIu64 "\n", es.cached_tokens);
+		metrics_write_header(out, "agentd_engine_kv_blocks", "gauge", "KV cache blocks, by state.");
+		buf_printf(out, "agentd_engine_kv_blocks{state=\"used\"} %u\n", es.kv_blocks_used);
+		buf_printf(out, "agentd_engine_kv_blocks{state=\"free\"} %u\n", es.kv_blocks_free);
+		buf_printf(out, "agentd_engine_kv_blocks{state=\"cached\"} %u\n", es.kv_blocks_cached);
+		metrics_write_header(out, "agentd_engine_sequences", "gauge", "Requests running and queued.");
+		buf_printf(out, "agentd_engine_sequences{state=\"running\"} %u\n", es.running);
+		buf_printf(out, "agentd_engine_sequences{state=\"queued\"} %u\n", es.queued);
+		metrics_write_header(out, "agentd_engine_steps_total", "counter", "Engine steps, by rows computed.");
+		for (int i = 0; i < ENGINE_STATS_BUCKETS; i++)
+			buf_printf(out, "agentd_engine_steps_total{rows=\"%u-%u\"} %" PRIu64 "\n", 1u << i,
+				   (2u << i) - 1, es.batch_rows[i]);
+	}
 	metrics_write_header(out, "agentd_fleet_model_requests_total", "counter", "Replies asked of the model.");
 	buf_printf(out, "agentd_fleet_model_requests_total %" PRIu64 "\n", f->model_requests);
 	metrics_write_header(out, "agentd_fleet_model_seconds_total", "counter",

@@ -44,7 +44,16 @@ struct llm {
 void llm_reply_done(struct llm_conversation *c, enum llm_finish finish, const char *text, size_t len,
 		    const struct llm_tokens *ids, const char *error);
 
+/* Message i's token ids (borrowed). */
+const struct llm_tokens *llm_message_ids(const struct llm_conversation *c, size_t i);
+/* What the engine measured of the reply in progress: its prompt's tokens,
+ * the ones its cache supplied, and the time to the first token. */
+void llm_reply_set_usage(struct llm_conversation *c, uint32_t prompt_tokens, uint32_t reused_tokens, double ttft_ms);
+
 /* scripted.c */
 int llm_scripted_open(struct llm *llm, const char *path, char *err, size_t errlen);
+/* engine.c */
+int llm_engine_open(struct llm *llm, const char *path, char *err, size_t errlen);
+int llm_engine_stats(struct llm *llm, struct engine_stats *out);
 
 #endif

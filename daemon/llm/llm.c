@@ -30,7 +30,9 @@ struct llm_conversation {
 	llm_reply_fn cb;      /* its callback */
 	void *cb_arg;
 	uint64_t started_ns;    /* when it was asked for */
-	uint32_t prompt_tokens; /* tokens when it was asked for */
+	uint32_t prompt_tokens; /* tokens when it was asked for (or as the engine counted them) */
+	uint32_t reused_tokens; /* of those, the ones a cache supplied */
+	double ttft_ms;         /* to the first token, when measured */
 };
 
 int llm_open(uv_loop_t *loop, const char *spec, const struct llm_options *opts, struct llm **out, char *err,
@@ -44,10 +46,8 @@ int llm_open(uv_loop_t *loop, const char *spec, const struct llm_options *opts, 
 	int rc;
 	if (strncmp(spec, "scripted:", 9) == 0 && spec[9] != '\0') {
 		rc = llm_scripted_open(llm, spec + 9, err, errlen);
-	} else if (strncmp(spec, "model:", 6) == 0) {
-		snprintf(err, errlen,
-			 "--model: the inference engine is not part of this build yet; use --llm scripted:FILE");
-		rc = -ENOTSUP;
+	} else if (strncmp(spec, "model:", 6) == 0 && spec[6] != '\0') {
+		rc = llm_engine_open(llm, spec + 6, err, errlen);
 	} else {
 		snprintf(err, errlen, "--llm: '%s' is not a model (expected scripted:FILE)", spec);
 		rc = -EINVAL;
@@ -78,6 +78,23 @@ const char *llm_describe(const struct llm *llm)
 uint32_t llm_context_tokens(const struct llm *llm)
 {
 	return llm->context_tokens;
+}
+
+int llm_stats(struct llm *llm, struct engine_stats *out)
+{
+	return llm_engine_stats(llm, out);
+}
+
+const struct llm_tokens *llm_message_ids(const struct llm_conversation *c, size_t i)
+{
+	return &c->messages[i].tokens;
+}
+
+void llm_reply_set_usage(struct llm_conversation *c, uint32_t prompt_tokens, uint32_t reused_tokens, double ttft_ms)
+{
+	c->prompt_tokens = prompt_tokens;
+	c->reused_tokens = reused_tokens;
+	c->ttft_ms = ttft_ms;
 }
 
 struct llm_conversation *llm_conversation_new(struct llm *llm, const struct llm_run_info *info)
@@ -210,6 +227,8 @@ int llm_reply(struct llm_conversation *c, const struct llm_request *req, llm_rep
 	c->cb_arg = arg;
 	c->started_ns = uv_hrtime();
 	c->prompt_tokens = c->token_count;
+	c->reused_tokens = 0;
+	c->ttft_ms = 0;
 	int rc = c->llm->ops->start(c, c->state, &capped);
 	if (rc < 0)
 		c->replying = false;
@@ -233,6 +252,8 @@ void llm_reply_done(struct llm_conversation *c, enum llm_finish finish, const ch
 	reply.finish = finish;
 	reply.text = "";
 	reply.prompt_tokens = c->prompt_tokens;
+	reply.reused_tokens = c->reused_tokens;
+	reply.ttft_ms = c->ttft_ms;
 	reply.elapsed_ms = (uv_hrtime() - c->started_ns) / 1000000;
 	reply.error = error;
 	if (finish == LLM_FINISH_STOP || finish == LLM_FINISH_LENGTH) {

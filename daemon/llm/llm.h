@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "daemon/engine/engine.h"
+
 struct llm;
 struct llm_conversation;
 
@@ -44,6 +46,7 @@ struct llm_reply {
 	uint32_t prompt_tokens; /* tokens of the conversation the model read */
 	uint32_t reused_tokens; /* of those, the ones a cache supplied */
 	uint64_t elapsed_ms;    /* from llm_reply to this callback */
+	double ttft_ms;         /* from llm_reply to the first token (0: not measured) */
 	const char *error;      /* with LLM_FINISH_ERROR, the reason */
 };
 
@@ -54,13 +57,16 @@ struct llm_run_info {
 };
 
 struct llm_options {
-	uint32_t reply_max_tokens; /* ceiling on any reply (--reply-max-tokens) */
+	uint32_t reply_max_tokens;           /* ceiling on any reply (--reply-max-tokens) */
+	uint32_t think_max_bytes;            /* the bash_block grammar: free text before the block */
+	uint32_t block_max_bytes;            /* the bash_block grammar: the block's body */
+	struct engine_server_options engine; /* the engine's serving options (model:) */
 };
 
 typedef void (*llm_reply_fn)(struct llm_conversation *c, const struct llm_reply *reply, void *arg);
 
-/* Opens a model from a spec: "scripted:FILE" (or, with the engine,
- * "model:FILE.gguf"). Returns 0 with *out (close with llm_close), or a
+/* Opens a model from a spec: "scripted:FILE" or "model:FILE.gguf" (the
+ * in-process engine, loaded once and shared by every conversation). Returns 0 with *out (close with llm_close), or a
  * negative errno with a message naming what is wrong in err. */
 int llm_open(uv_loop_t *loop, const char *spec, const struct llm_options *opts, struct llm **out, char *err,
 	     size_t errlen);
@@ -70,6 +76,9 @@ void llm_close(struct llm *llm);
 const char *llm_describe(const struct llm *llm);
 /* The model's context size in tokens. */
 uint32_t llm_context_tokens(const struct llm *llm);
+/* The engine's stats into *out; -ENOTSUP for a model that is not the
+ * engine (scripted). */
+int llm_stats(struct llm *llm, struct engine_stats *out);
 
 /* A new, empty conversation; free with llm_conversation_free (which
  * cancels a reply in progress without calling its callback). */
