@@ -330,15 +330,16 @@ void fleet_write_json(struct fleet *f, struct buf *out)
 			   ",\"completed\":%" PRIu64 ",\"cancelled\":%" PRIu64 ",\"failed\":%" PRIu64
 			   ",\"prompt_tokens\":%" PRIu64 ",\"cached_tokens\":%" PRIu64
 			   ",\"prefix_hit_rate\":%.4f,\"prefill_tokens\":%" PRIu64 ",\"decode_tokens\":%" PRIu64
-			   ",\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"steps\":%" PRIu64
+			   ",\"prefill_tokens_per_s\":%.1f,\"decode_tokens_per_s\":%.1f,\"forward_seconds\":%.3f,"
+			   "\"grammar_masks\":%" PRIu64 ",\"grammar_seconds\":%.3f,\"steps\":%" PRIu64
 			   ",\"kv_blocks\":{\"total\":%u,\"used\":%u,\"free\":%u,\"cached\":%u,\"positions\":%u,"
 			   "\"evictions\":%" PRIu64 "},\"batch_rows\":[",
 			   es.threads, es.ctx_size, es.batch_tokens, es.max_sequences, es.running, es.queued,
 			   es.waiting_memory, es.submitted, es.completed, es.cancelled, es.failed, es.prompt_tokens,
 			   es.cached_tokens, es.prefix_hit_rate, es.prefill_tokens, es.decode_tokens,
-			   es.prefill_tokens_per_s, es.decode_tokens_per_s, es.steps, es.kv_blocks_total,
-			   es.kv_blocks_used, es.kv_blocks_free, es.kv_blocks_cached, es.kv_block_positions,
-			   es.kv_evictions);
+			   es.prefill_tokens_per_s, es.decode_tokens_per_s, es.forward_seconds, es.grammar_masks,
+			   es.grammar_seconds, es.steps, es.kv_blocks_total, es.kv_blocks_used, es.kv_blocks_free,
+			   es.kv_blocks_cached, es.kv_block_positions, es.kv_evictions);
 		for (int i = 0; i < ENGINE_STATS_BUCKETS; i++)
 			buf_printf(out, "%s%" PRIu64, i ? "," : "", es.batch_rows[i]);
 		buf_append_str(out, "]},");

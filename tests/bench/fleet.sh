@@ -17,10 +17,24 @@
 #    CPU or the loop, commits).
 #
 #   tests/bench/fleet.sh [TASKS [STEPS]]
+#
+# With --model FILE (a GGUF with a chat template), TASKS agents (default 32)
+# run STEPS steps each (default 5) on the in-process engine instead, with
+# --agents TASKS and small reply bounds (--think-max 256, --block-max 128,
+# --reply-max-tokens 256). Reports the aggregate generated tokens/s, the
+# prefix-cache hit rate (and the turn-to-turn share for reference), time to
+# first token per turn (median over agents), and the grammar's mask cost per
+# constrained token beside the forward passes' time per step.
+#   tests/bench/fleet.sh --model FILE [TASKS [STEPS]]
 set -eu
 cd "$(dirname "$0")/../.."
-tasks=${1:-100}
-steps=${2:-10}
+model=
+if [ "${1:-}" = "--model" ]; then
+	model=$2
+	shift 2
+fi
+tasks=${1:-$([ -n "$model" ] && echo 32 || echo 100)}
+steps=${2:-$([ -n "$model" ] && echo 5 || echo 10)}
 
 scripts/install-deps.sh
 if [ ! -f build/build.ninja ]; then
@@ -54,13 +68,64 @@ git -C "$work/repo" -c user.name=b -c user.email=b@x commit -qm base
 } >"$work/script.json"
 
 sock="$work/data/agentd.sock"
-build/daemon/agentd --data-dir "$work/data" --llm "scripted:$work/script.json" --agents 100 \
-	--min-free-disk 0 --log-level warn 2>"$work/agentd.log" &
+if [ -n "$model" ]; then
+	build/daemon/agentd --data-dir "$work/data" --model "$model" --agents "$tasks" --think-max 256 \
+		--block-max 128 --reply-max-tokens 256 --kv-memory 4G --min-free-disk 0 --log-level warn \
+		2>"$work/agentd.log" &
+else
+	build/daemon/agentd --data-dir "$work/data" --llm "scripted:$work/script.json" --agents 100 \
+		--min-free-disk 0 --log-level warn 2>"$work/agentd.log" &
+fi
 pid=$!
-for i in $(seq 100); do
+for i in $(seq 600); do
 	[ -S "$sock" ] && break
 	sleep 0.05
 done
+
+if [ -n "$model" ]; then
+	start=$(date +%s.%N)
+	body="{\"repo\":\"$work/repo\",\"instruction\":\"bench\",\"test_command\":\"make test\",\"budget\":{\"max_steps\":$steps}}"
+	seq "$tasks" | xargs -P 32 -I{} curl -sf --unix-socket "$sock" -H 'Content-Type: application/json' \
+		-d "$body" -o /dev/null http://agentd/v1/tasks
+	while :; do
+		left=$(curl -sf --unix-socket "$sock" http://agentd/v1/fleet | sed 's/.*"busy":\([0-9]*\).*"queue_depth":\([0-9]*\).*/\1 \2/')
+		[ "$left" = "0 0" ] && break
+		sleep 0.5
+	done
+	end=$(date +%s.%N)
+	curl -sf --unix-socket "$sock" http://agentd/v1/fleet >"$work/fleet.json"
+	curl -sf --unix-socket "$sock" "http://agentd/v1/tasks?limit=500" >"$work/tasks.json"
+	for id in $(node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1])).tasks) console.log(t.id)' "$work/tasks.json"); do
+		curl -sf --unix-socket "$sock" "http://agentd/v1/tasks/$id/events?limit=500" >"$work/events-$id.json"
+	done
+	node -e '
+		const fs = require("fs");
+		const [dir, wall, tasks, steps] = process.argv.slice(1);
+		const e = JSON.parse(fs.readFileSync(dir + "/fleet.json")).engine;
+		const ttft = [];
+		let out = 0, ideal = 0, prompt = 0;
+		for (const f of fs.readdirSync(dir).filter((n) => n.startsWith("events-"))) {
+			let prev = null, turn = 0;
+			for (const ev of JSON.parse(fs.readFileSync(dir + "/" + f)).events) {
+				if (ev.kind !== "step") continue;
+				const d = ev.data;
+				(ttft[turn] ??= []).push(d.ttft_ms);
+				out += d.tokens_out;
+				prompt += d.tokens_in;
+				if (prev) ideal += prev.tokens_in + prev.tokens_out - 1;
+				prev = d;
+				turn++;
+			}
+		}
+		const med = (v) => { v = [...v].sort((a, b) => a - b); return v[Math.floor((v.length - 1) / 2)]; };
+		console.log(`${tasks} agents x ${steps} steps on ${require("os").cpus().length} cores, wall ${(+wall).toFixed(1)} s`);
+		console.log(`generated ${out} tokens: ${(out / wall).toFixed(1)} tokens/s aggregate; engine decode ${e.decode_tokens_per_s} tokens/s, prefill ${e.prefill_tokens_per_s} tokens/s (step time shared by rows)`);
+		console.log(`prefix cache: ${e.cached_tokens} of ${e.prompt_tokens} prompt tokens reused (${(100 * e.prefix_hit_rate).toFixed(1)}%); what the previous turn computed: ${(100 * ideal / prompt).toFixed(1)}%`);
+		console.log(`time to first token, median by turn (ms): ${ttft.map((v) => med(v).toFixed(0)).join(" ")}`);
+		console.log(`grammar: ${e.grammar_masks} masks, ${(1e6 * e.grammar_seconds / e.grammar_masks).toFixed(1)} us each; forward passes ${(1e3 * e.forward_seconds / e.steps).toFixed(1)} ms per step over ${e.steps} steps (masks ${(100 * e.grammar_seconds / e.forward_seconds).toFixed(1)}% of forward time)`);
+	' "$work" "$(awk -v a="$end" -v b="$start" "BEGIN { print a - b }")" "$tasks" "$steps"
+	exit 0
+fi
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 metrics() { curl -sf --unix-socket "$sock" http://agentd/metrics; }
