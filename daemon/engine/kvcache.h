@@ -32,10 +32,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/engine/backend.h"
 #include "daemon/engine/engine.h"
 
-/* Positions per block. */
-#define KVCACHE_BLOCK 16u
+/* Positions per block: the backend's pool geometry. */
+#define KVCACHE_BLOCK BACKEND_KV_BLOCK
 
 struct kvcache;
 struct kvcache_seq;
