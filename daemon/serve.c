@@ -429,6 +429,8 @@ int serve_run(const struct config *cfg)
 		s.store = NULL;
 		lag_stop(s.lag);
 		s.lag = NULL;
+		llm_close(s.llm);
+		s.llm = NULL;
 		uv_walk(&s.loop, serve_close_walk, NULL);
 	} else {
 		log_event(LOG_LEVEL_INFO, "ready", "version", AGENTD_VERSION, "data_dir", cfg->data_dir, "model",
@@ -442,6 +444,10 @@ int serve_run(const struct config *cfg)
 		}
 	}
 	uv_run(&s.loop, UV_RUN_DEFAULT);
+	/* The model may own handles that do not keep the loop alive (the
+	 * engine's, while it is idle): it closes them itself, first. */
+	llm_close(s.llm);
+	s.llm = NULL;
 	/* Anything still open (there should be nothing) is closed here so
 	 * that uv_loop_close succeeds. */
 	uv_walk(&s.loop, serve_close_walk, NULL);
@@ -450,7 +456,6 @@ int serve_run(const struct config *cfg)
 		log_event(LOG_LEVEL_WARN, "event loop closed with handles still open", NULL);
 	http_server_free(s.http);
 	fleet_free(s.fleet);
-	llm_close(s.llm);
 	free(s.sandbox_binary);
 	free(s.demo_llm);
 	free(s.model_spec);

@@ -308,9 +308,9 @@ int engine_server_new(const engine_model *m, struct uv_loop_s *loop, const struc
 		      engine_server **out, char *err, size_t errlen);
 /* Stops the server: every request still outstanding gets its on_done
  * (-ECANCELED) before this returns, the threads are joined, and the memory
- * goes once the loop has run the close of the server's handle (at once when
- * the loop's owner has closed that handle already, e.g. with uv_walk at
- * shutdown, and run the loop since). NULL is a no-op. */
+ * goes once the loop has run the close of the server's handle. The handle
+ * keeps the loop alive only while requests are outstanding, so free the
+ * server before closing whatever else is left on the loop. NULL is a no-op. */
 void engine_server_free(engine_server *s);
 
 /* Grammar-constrained sampling: a grammar compiled once against a model's

@@ -743,13 +743,7 @@ void engine_server_free(engine_server *s)
 	free(s->logits);
 	free(s->running);
 	free(s->cancels);
-	/* A daemon shutting down may have closed every handle of its loop
-	 * already (uv_walk) and run the loop since: then nothing else will
-	 * call back, and the memory goes now. */
-	if (uv_is_closing((uv_handle_t *)&s->async))
-		serve_close_cb((uv_handle_t *)&s->async);
-	else
-		uv_close((uv_handle_t *)&s->async, serve_close_cb);
+	uv_close((uv_handle_t *)&s->async, serve_close_cb);
 }
 
 /* Checks r and copies it into a new serve_req. */
